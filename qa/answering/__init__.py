@@ -1,0 +1,1 @@
+"""Answer generation: extractive by default; every answer's citations are verified spans."""

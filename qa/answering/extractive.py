@@ -1,0 +1,68 @@
+"""The default answerer: 1-3 verbatim source sentences, each followed by its [n] marker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qa.answering.attribution import attribution_for, continuation_of
+from qa.answering.citations import make_citation
+from qa.chunking import Sentence
+from qa.models import Citation
+from qa.retrieval import Retriever, ScoredSentence
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """An answer before it gets a conversation id: text with markers plus its citations."""
+
+    text: str
+    citations: list[Citation]
+
+
+class ExtractiveAnswerer:
+    """Quotes the best sentences, keeping each quotation with the sentence naming its speaker.
+
+    Besides the best sentence, any candidate scoring within ``margin`` of it is kept too (up to
+    ``max_sentences`` in all): near-ties are where one sentence alone often misses half the answer.
+    """
+
+    def __init__(self, max_sentences: int, margin: float) -> None:
+        self._max_sentences = max_sentences
+        self._margin = margin
+
+    def compose(self, ranked: list[ScoredSentence], retriever: Retriever) -> Draft:
+        sentences = retriever.index.sentences
+        best = ranked[0].score
+        hits = [ranked[0]] + [s for s in ranked[1:] if s.score >= best - self._margin]
+        score_of = {s.sentence.sentence_id: s.score for s in ranked}
+        chosen: dict[int, float] = {}
+        for hit in hits:
+            group = [
+                s
+                for s in (
+                    attribution_for(hit.sentence, sentences),
+                    hit.sentence,
+                    continuation_of(hit.sentence, sentences),
+                )
+                if s is not None and s.sentence_id not in chosen
+            ]
+            if len(chosen) + len(group) > self._max_sentences:
+                continue
+            for sentence in group:
+                chosen[sentence.sentence_id] = score_of.get(sentence.sentence_id, hit.score)
+        ordered: list[Sentence] = sorted(
+            (sentences[i] for i in chosen), key=lambda s: (s.doc_id, s.start)
+        )
+        parts: list[str] = []
+        citations: list[Citation] = []
+        for number, sentence in enumerate(ordered, start=1):
+            document = retriever.index.documents[sentence.doc_id]
+            chunk = retriever.chunk_for(sentence.sentence_id)
+            citations.append(
+                make_citation(
+                    number, document, sentence.start, sentence.end,
+                    chosen[sentence.sentence_id], chunk.chunk_id,
+                )
+            )
+            parts.append(f"{sentence.text} [{number}]")
+        return Draft(text=" ".join(parts), citations=citations)

@@ -1,0 +1,89 @@
+"""Sentences and chunks: the units we cite and the units we retrieve.
+
+A chunk is a window of whole consecutive sentences inside one paragraph, so its text is always
+``document.text[start:end]`` and it knows exactly which sentences it holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from collections import Counter
+from itertools import groupby
+
+from qa.documents import Document
+from qa.segmentation import split_sentences
+
+
+@dataclass(frozen=True, slots=True)
+class Sentence:
+    sentence_id: int  # position in the index's global sentence list
+    doc_id: str
+    start: int
+    end: int
+    paragraph: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    chunk_id: str
+    doc_id: str
+    start: int
+    end: int
+    sentence_ids: tuple[int, ...]
+    text: str
+
+
+def sentences_of(documents: list[Document]) -> list[Sentence]:
+    """Every sentence of every document, numbered globally in corpus order."""
+    sentences: list[Sentence] = []
+    for document in documents:
+        for span in split_sentences(document.text):
+            sentences.append(
+                Sentence(
+                    sentence_id=len(sentences),
+                    doc_id=document.doc_id,
+                    start=span.start,
+                    end=span.end,
+                    paragraph=span.paragraph,
+                    text=document.text[span.start : span.end],
+                )
+            )
+    return sentences
+
+
+def window_starts(count: int, size: int, overlap: int) -> list[int]:
+    """Start offsets of windows of ``size`` over ``count`` items, the last one flush to the end."""
+    if count <= size:
+        return [0]
+    step = max(1, size - overlap)
+    starts = list(range(0, count - size + 1, step))
+    if starts[-1] + size < count:
+        starts.append(count - size)
+    return starts
+
+
+def build_chunks(
+    documents: list[Document], sentences: list[Sentence], size: int, overlap: int
+) -> list[Chunk]:
+    """Windows of ``size`` sentences overlapping by ``overlap``, never crossing a paragraph."""
+    texts = {d.doc_id: d.text for d in documents}
+    chunks: list[Chunk] = []
+    per_document: Counter[str] = Counter()  # chunk ids are stable per document
+    for (doc_id, _paragraph), group in groupby(sentences, key=lambda s: (s.doc_id, s.paragraph)):
+        members = list(group)
+        for first in window_starts(len(members), size, overlap):
+            window = members[first : first + size]
+            start, end = window[0].start, window[-1].end
+            chunks.append(
+                Chunk(
+                    chunk_id=f"{doc_id}:{per_document[doc_id]}",
+                    doc_id=doc_id,
+                    start=start,
+                    end=end,
+                    sentence_ids=tuple(s.sentence_id for s in window),
+                    text=texts[doc_id][start:end],
+                )
+            )
+            per_document[doc_id] += 1
+    return chunks

@@ -1,0 +1,192 @@
+"""The ``qa`` command line: build the index, ask, evaluate, serve."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+from rich.table import Table
+
+from qa.config import Settings, get_settings
+from qa.errors import QAError
+
+app = typer.Typer(
+    help="Question answering over a document corpus, with exact citations.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+index_app = typer.Typer(help="Build and inspect the search index.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+out = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str) -> typer.Exit:
+    """Print one readable line on stderr and return the exit to raise."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=1)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn our errors (and a Ctrl-C) into one line instead of a traceback."""
+    try:
+        yield
+    except QAError as exc:
+        raise fail(exc.message) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted") from None
+
+
+@contextmanager
+def progress_bar() -> Iterator[Callable[[str, int, int], None] | None]:
+    """A rich progress bar for index builds, only when stderr is a terminal."""
+    if not err.is_terminal:
+        yield None
+        return
+    tasks: dict[str, TaskID] = {}
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err
+    ) as bar:
+
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield report
+
+
+def _load_pipeline(settings: Settings) -> Any:
+    from qa.pipeline import QAPipeline  # heavy imports only for commands that need them
+
+    with progress_bar() as report:
+        return QAPipeline.load(settings, progress=report)
+
+
+@index_app.command("build")
+def index_build() -> None:
+    """Rebuild the index from the corpus directory (QA_CORPUS_DIR)."""
+    from qa.embedding import SentenceTransformerEmbedder
+    from qa.index import build_index, read_manifest
+
+    settings = get_settings()
+    with user_errors():
+        embedder = SentenceTransformerEmbedder(settings.embedding)
+        with progress_bar() as report:
+            path = build_index(settings, embedder, report) if report else build_index(
+                settings, embedder
+            )
+        counts = read_manifest(settings.index_dir)["counts"]
+    err.print(
+        f"Built index {path.name}: {counts['documents']} documents, "
+        f"{counts['sentences']} sentences, {counts['chunks']} chunks.",
+        highlight=False,
+    )
+
+
+@index_app.command("status")
+def index_status() -> None:
+    """Say whether the index exists and matches the corpus and settings."""
+    from qa.index import read_manifest, staleness
+
+    settings = get_settings()
+    with user_errors():
+        manifest = read_manifest(settings.index_dir)
+        reason = staleness(settings)
+    state = "up to date" if reason is None else f"stale ({reason})"
+    out.print(f"Index built {manifest.get('built_at')}: {state}.", highlight=False)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question to answer.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer object.")] = False,
+) -> None:
+    """Answer one question from the corpus, with citations."""
+    settings = get_settings()
+    with user_errors():
+        answer = _load_pipeline(settings).ask(question)
+    if as_json:
+        sys.stdout.write(answer.model_dump_json(indent=2) + "\n")
+        return
+    style = "bold" if answer.answerable else "bold yellow"
+    out.print(answer.answer, style=style, highlight=False, markup=False)
+    for citation in answer.citations:
+        out.print(
+            f"[{citation.id}] {citation.doc_id} {citation.start}-{citation.end}: {citation.quote}",
+            highlight=False,
+            markup=False,
+        )
+
+
+@app.command("eval")
+def run_eval(
+    file: Annotated[Path, typer.Argument(help="JSONL question file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print metrics and items.")] = False,
+    calibrate: Annotated[
+        bool, typer.Option("--calibrate", help="Also suggest a refusal threshold.")
+    ] = False,
+) -> None:
+    """Measure answer accuracy, citation hits, refusals and quote validity."""
+    from qa.eval import calibrate_threshold, evaluate, load_items
+
+    settings = get_settings()
+    with user_errors():
+        items = load_items(file)
+        report = evaluate(_load_pipeline(settings), items)
+        threshold = calibrate_threshold(report) if calibrate else None
+    if as_json:
+        payload = report.to_json()
+        if threshold is not None:
+            payload["suggested_min_answer_score"] = threshold
+        sys.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+        return
+    table = Table("id", "answered", "correct", "cited", "score", "answer")
+    for item in report.items:
+        table.add_row(
+            item.id,
+            "yes" if item.answered else "no",
+            {True: "✓", False: "✗", None: "-"}[item.answer_correct if item.answerable_expected
+                                               else not item.answered],
+            {True: "✓", False: "✗", None: "-"}[item.citation_hit],
+            f"{item.top_score:.3f}" if item.top_score is not None else "-",
+            item.answer[:80],
+        )
+    out.print(table)
+    metrics = Table("metric", "value")
+    for name, value in report.metrics().items():
+        metrics.add_row(name, str(value))
+    out.print(metrics)
+    if threshold is not None:
+        out.print(f"Suggested QA_RETRIEVAL__MIN_ANSWER_SCORE={threshold}", highlight=False)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (QA_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (QA_PORT).")] = None,
+) -> None:
+    """Serve the HTTP API (and, when configured, the other surfaces)."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "qa.api.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+    )
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,88 @@
+"""Loading source documents from the corpus directory.
+
+A document's ``text`` is exactly what ``/v1/documents/{doc_id}`` serves and what every citation's
+``start``/``end`` index into, so it is never altered after loading.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from qa.errors import CorpusError
+
+SUPPORTED_SUFFIXES = (".txt", ".md")
+_FRONT_MATTER = re.compile(r"\A---\r?\n(?P<body>.*?)\r?\n---\r?\n", re.DOTALL)
+_TITLE_FIELD = re.compile(r"^title:\s*(?P<title>.+?)\s*$", re.MULTILINE)
+_MAX_TITLE_CHARS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    doc_id: str
+    title: str
+    text: str
+    source: str  # file name inside the corpus directory
+    sha256: str
+
+
+def parse_document(doc_id: str, raw: str, source: str) -> Document:
+    """Build a document from a file's text: front matter is removed, the title found."""
+    title = ""
+    text = raw
+    match = _FRONT_MATTER.match(raw)
+    if match:
+        field = _TITLE_FIELD.search(match.group("body"))
+        title = field.group("title").strip("\"'") if field else ""
+        text = raw[match.end() :]
+    if not title:
+        first_line = next((line for line in text.splitlines() if line.strip()), "")
+        title = first_line.lstrip("# ").strip()
+        if len(title) > _MAX_TITLE_CHARS:
+            title = title[: _MAX_TITLE_CHARS - 1].rstrip() + "…"
+    sha = hashlib.sha256(raw.encode("utf-8")).hexdigest()
+    return Document(doc_id=doc_id, title=title or doc_id, text=text, source=source, sha256=sha)
+
+
+def corpus_files(corpus_dir: Path) -> list[Path]:
+    """The supported files of the corpus, sorted so builds are reproducible."""
+    if not corpus_dir.is_dir():
+        raise CorpusError(f"Corpus directory {corpus_dir} does not exist; set QA_CORPUS_DIR.")
+    return sorted(
+        p for p in corpus_dir.iterdir() if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES
+    )
+
+
+def load_corpus(corpus_dir: Path) -> list[Document]:
+    """Read every supported file; an unreadable one is a ``CorpusError`` naming the file."""
+    documents: list[Document] = []
+    seen: set[str] = set()
+    for path in corpus_files(corpus_dir):
+        try:
+            raw = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = "is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else "cannot be read"
+            raise CorpusError(f"Corpus file {path} {reason}; fix or remove it.") from exc
+        doc_id = path.stem
+        if doc_id in seen:
+            raise CorpusError(f"Two corpus files share the id {doc_id!r}; rename one of them.")
+        seen.add(doc_id)
+        documents.append(parse_document(doc_id, raw, path.name))
+    if not documents:
+        raise CorpusError(
+            f"Corpus directory {corpus_dir} has no {'/'.join(SUPPORTED_SUFFIXES)} files."
+        )
+    return documents
+
+
+def corpus_checksums(corpus_dir: Path) -> dict[str, str]:
+    """``{file name: sha256}`` of the corpus, cheap enough to check at every start-up."""
+    sums: dict[str, str] = {}
+    for path in corpus_files(corpus_dir):
+        try:
+            sums[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError as exc:
+            raise CorpusError(f"Corpus file {path} cannot be read; fix or remove it.") from exc
+    return sums

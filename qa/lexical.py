@@ -1,0 +1,57 @@
+"""BM25 (``bm25s``) over stemmed, stop-word-free tokens."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import numpy.typing as npt
+import Stemmer
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+# scikit-learn's classic list plus the verbs every question about a quote carries.
+STOP_WORDS = sorted(set(ENGLISH_STOP_WORDS) | {"did", "does", "say", "says", "said"})
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Stemmer.Stemmer:
+    return Stemmer.Stemmer("english")
+
+
+def tokenize(texts: list[str]) -> list[list[str]]:
+    """Lower-cased, stop-word-free, stemmed tokens, one list per text."""
+    tokens = bm25s.tokenize(
+        texts, stopwords=STOP_WORDS, stemmer=_stemmer(), return_ids=False, show_progress=False
+    )
+    return [list(t) for t in tokens]
+
+
+class LexicalIndex:
+    """A BM25 index over a fixed list of texts, addressed by position."""
+
+    def __init__(self, model: bm25s.BM25, size: int) -> None:
+        self._model = model
+        self.size = size
+
+    @classmethod
+    def build(cls, texts: list[str]) -> LexicalIndex:
+        model = bm25s.BM25()
+        model.index(tokenize(texts), show_progress=False)
+        return cls(model, len(texts))
+
+    def save(self, directory: Path) -> None:
+        self._model.save(str(directory), show_progress=False)
+        (directory / "size.txt").write_text(str(self.size))
+
+    @classmethod
+    def load(cls, directory: Path) -> LexicalIndex:
+        model = bm25s.BM25.load(str(directory), show_progress=False)
+        return cls(model, int((directory / "size.txt").read_text()))
+
+    def scores(self, query_tokens: list[str]) -> npt.NDArray[np.float32]:
+        """BM25 score of every text for the query (zeros when no query token is known)."""
+        if not query_tokens:
+            return np.zeros(self.size, dtype=np.float32)
+        return np.asarray(self._model.get_scores(query_tokens), dtype=np.float32)

@@ -1,0 +1,140 @@
+"""``QAPipeline``: the one entry point that the CLI, the HTTP API, the widget and Slack call."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from qa.answering.citations import verify_citations
+from qa.answering.extractive import ExtractiveAnswerer
+from qa.config import Settings
+from qa.documents import Document
+from qa.embedding import Embedder, SentenceTransformerEmbedder
+from qa.errors import InvalidInputError, NotFoundError
+from qa.index import Progress, SearchIndex, ensure_index
+from qa.models import Answer, SearchHit, Turn
+from qa.retrieval import Retriever
+
+MAX_SEARCH_RESULTS = 50
+
+
+def new_conversation_id() -> str:
+    return f"c_{uuid.uuid4().hex}"
+
+
+@contextmanager
+def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] = round((time.perf_counter() - started) * 1000, 2)
+
+
+class QAPipeline:
+    """Question in, verified ``Answer`` out. Cheap to call; heavy state is loaded once."""
+
+    def __init__(self, settings: Settings, embedder: Embedder, index: SearchIndex) -> None:
+        self.settings = settings
+        self.retriever = Retriever(index, embedder, settings.retrieval)
+        self.answerer = ExtractiveAnswerer(
+            settings.retrieval.max_answer_sentences, settings.retrieval.answer_margin
+        )
+
+    @classmethod
+    def load(
+        cls,
+        settings: Settings,
+        embedder_factory: Callable[[Settings], Embedder] | None = None,
+        progress: Progress | None = None,
+    ) -> QAPipeline:
+        """Load the model and the index, building the index first if it is missing or stale."""
+        embedder = (
+            embedder_factory(settings)
+            if embedder_factory
+            else SentenceTransformerEmbedder(settings.embedding)
+        )
+        if progress is None:
+            index = ensure_index(settings, embedder)
+        else:
+            index = ensure_index(settings, embedder, progress)
+        return cls(settings, embedder, index)
+
+    @property
+    def index(self) -> SearchIndex:
+        return self.retriever.index
+
+    @property
+    def refusal_message(self) -> str:
+        where = "the article" if len(self.index.documents) == 1 else "the documents"
+        return f"I couldn't find that in {where}."
+
+    def validate_question(self, question: str) -> str:
+        """The question without surrounding whitespace; empty or overlong ones are refused."""
+        cleaned = question.strip()
+        if not cleaned:
+            raise InvalidInputError("The message is empty; ask a question about the article.")
+        limit = self.settings.max_message_chars
+        if len(cleaned) > limit:
+            raise InvalidInputError(f"The message is longer than {limit} characters.")
+        return cleaned
+
+    def ask(
+        self,
+        question: str,
+        history: list[Turn] | None = None,
+        conversation_id: str | None = None,
+    ) -> Answer:
+        """Answer from the corpus, or say honestly that the corpus does not say."""
+        question = self.validate_question(question)
+        timings: dict[str, float] = {}
+        conversation = conversation_id or new_conversation_id()
+        with _timed(timings, "retrieval"):
+            ranked = self.retriever.rank_sentences(question)
+        if not ranked or ranked[0].score < self.settings.retrieval.min_answer_score:
+            return Answer(
+                answer=self.refusal_message,
+                answerable=False,
+                citations=[],
+                conversation_id=conversation,
+                timings_ms=timings,
+            )
+        with _timed(timings, "answer"):
+            draft = self.answerer.compose(ranked, self.retriever)
+            verify_citations(draft.citations, self.index.documents)
+        return Answer(
+            answer=draft.text,
+            answerable=True,
+            citations=draft.citations,
+            conversation_id=conversation,
+            mode="extractive",
+            timings_ms=timings,
+        )
+
+    def search(self, query: str, k: int = 5) -> list[SearchHit]:
+        """The ``k`` best chunks for a query, by fused dense + BM25 rank."""
+        query = self.validate_question(query)
+        if not 1 <= k <= MAX_SEARCH_RESULTS:
+            raise InvalidInputError(f"k must be between 1 and {MAX_SEARCH_RESULTS}.")
+        return [
+            SearchHit(
+                doc_id=hit.chunk.doc_id,
+                chunk_id=hit.chunk.chunk_id,
+                text=hit.chunk.text,
+                start=hit.chunk.start,
+                end=hit.chunk.end,
+                score=round(hit.score, 6),
+            )
+            for hit in self.retriever.search_chunks(query, k)
+        ]
+
+    def documents(self) -> list[Document]:
+        return list(self.index.documents.values())
+
+    def document(self, doc_id: str) -> Document:
+        try:
+            return self.index.documents[doc_id]
+        except KeyError:
+            raise NotFoundError(f"No document with id {doc_id!r}.") from None

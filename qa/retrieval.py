@@ -1,0 +1,132 @@
+"""Hybrid retrieval: dense (FAISS) and BM25 over chunks, fused, then sentence scoring.
+
+Chunks find the right neighbourhood; sentences are what we quote, so every candidate sentence
+gets an absolute evidence score that answer selection and the refusal threshold both use:
+
+    evidence = cosine(question, sentence)
+             + coverage_weight * idf-weighted share of question terms in the sentence
+             + context_weight  * the same share over the sentence and the one before it
+
+The lexical terms reward exact names and numbers that embeddings blur; the context term lets a
+quote inherit the speaker named in the sentence before it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from qa.chunking import Chunk, Sentence
+from qa.config import RetrievalSettings
+from qa.embedding import Embedder, Vectors
+from qa.index import SearchIndex
+from qa.lexical import tokenize
+
+COVERAGE_WEIGHT = 0.3
+CONTEXT_WEIGHT = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredChunk:
+    chunk: Chunk
+    score: float  # reciprocal-rank-fusion score
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredSentence:
+    sentence: Sentence
+    score: float
+    dense: float
+    coverage: float
+
+
+class Retriever:
+    """Answers "which chunks / sentences match this question" over one loaded index."""
+
+    def __init__(self, index: SearchIndex, embedder: Embedder, settings: RetrievalSettings):
+        self._index = index
+        self._embedder = embedder
+        self._settings = settings
+        self._sentence_terms = [frozenset(t) for t in tokenize([s.text for s in index.sentences])]
+        document_frequency = Counter(t for terms in self._sentence_terms for t in terms)
+        total = len(self._sentence_terms)
+        self._idf = {
+            term: math.log(1 + (total - df + 0.5) / (df + 0.5))
+            for term, df in document_frequency.items()
+        }
+        # A term the corpus never uses is as informative as the rarest one.
+        self._unknown_idf = math.log(1 + (total + 0.5) / 0.5)
+        self._chunk_of_sentence: dict[int, Chunk] = {}
+        for chunk in index.chunks:
+            for sentence_id in chunk.sentence_ids:
+                self._chunk_of_sentence.setdefault(sentence_id, chunk)
+
+    @property
+    def index(self) -> SearchIndex:
+        return self._index
+
+    def chunk_for(self, sentence_id: int) -> Chunk:
+        return self._chunk_of_sentence[sentence_id]
+
+    def embed_query(self, query: str) -> Vectors:
+        return self._embedder.embed([query])
+
+    def search_chunks(self, query: str, k: int, vector: Vectors | None = None) -> list[ScoredChunk]:
+        """Top ``k`` chunks by reciprocal rank fusion of dense and BM25 rankings."""
+        index = self._index
+        total = len(index.chunks)
+        if total == 0:
+            return []
+        depth = min(total, max(k, self._settings.candidate_chunks) * 2)
+        vector = self.embed_query(query) if vector is None else vector
+        _, dense_ids = index.chunk_vectors.search(vector, depth)
+        bm25 = index.chunk_bm25.scores(tokenize([query])[0])
+        lexical_ids = [int(i) for i in np.argsort(-bm25, kind="stable")[:depth] if bm25[i] > 0]
+        fused: dict[int, float] = {}
+        for ranking in ([int(i) for i in dense_ids[0] if i >= 0], lexical_ids):
+            for rank, chunk_id in enumerate(ranking):
+                fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (self._settings.rrf_k + rank + 1)
+        best = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
+        return [ScoredChunk(index.chunks[i], score) for i, score in best]
+
+    def rank_sentences(self, query: str) -> list[ScoredSentence]:
+        """Candidate sentences for an answer, best first, with absolute evidence scores."""
+        vector = self.embed_query(query)
+        chunks = self.search_chunks(query, self._settings.candidate_chunks, vector)
+        candidates = {sid for scored in chunks for sid in scored.chunk.sentence_ids}
+        depth = min(len(self._index.sentences), self._settings.candidate_chunks)
+        if depth:
+            _, dense_ids = self._index.sentence_vectors.search(vector, depth)
+            candidates.update(int(i) for i in dense_ids[0] if i >= 0)
+        if not candidates:
+            return []
+        ids = sorted(candidates)
+        vectors = self._index.sentence_vectors.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+        dense = vectors @ vector[0]
+        query_terms = frozenset(tokenize([query])[0])
+        scored = []
+        for sentence_id, similarity in zip(ids, dense, strict=True):
+            coverage = self._coverage(query_terms, self._sentence_terms[sentence_id])
+            context = self._coverage(query_terms, self._with_previous(sentence_id))
+            score = float(similarity) + COVERAGE_WEIGHT * coverage + CONTEXT_WEIGHT * context
+            sentence = self._index.sentences[sentence_id]
+            scored.append(ScoredSentence(sentence, score, float(similarity), coverage))
+        scored.sort(key=lambda s: (-s.score, s.sentence.sentence_id))
+        return scored
+
+    def _with_previous(self, sentence_id: int) -> frozenset[str]:
+        sentences = self._index.sentences
+        terms = self._sentence_terms[sentence_id]
+        if sentence_id > 0 and sentences[sentence_id - 1].paragraph == sentences[sentence_id].paragraph \
+                and sentences[sentence_id - 1].doc_id == sentences[sentence_id].doc_id:
+            terms = terms | self._sentence_terms[sentence_id - 1]
+        return terms
+
+    def _coverage(self, query_terms: frozenset[str], terms: frozenset[str]) -> float:
+        if not query_terms:
+            return 0.0
+        weight = {t: self._idf.get(t, self._unknown_idf) for t in query_terms}
+        return sum(weight[t] for t in query_terms & terms) / sum(weight.values())

@@ -1,0 +1,71 @@
+"""Sentence segmentation with exact character spans.
+
+pysbd handles abbreviations ("Mr.", "U.S.", "U.N.") and quotations; we locate each of its
+sentences in the original text ourselves, moving a cursor forward, so that
+``text[start:end] == sentence`` holds even when a sentence occurs twice (pysbd's own
+``char_span`` searches and can pick the wrong occurrence).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import pysbd
+
+_PARAGRAPH = re.compile(r"[^\n]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    start: int
+    end: int
+    paragraph: int  # index of the paragraph (line) the sentence belongs to
+
+
+@lru_cache(maxsize=1)
+def _segmenter() -> pysbd.Segmenter:
+    return pysbd.Segmenter(language="en", clean=False)
+
+
+def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def split_paragraph(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Sentence spans inside ``text[start:end]``; they tile the paragraph minus whitespace."""
+    spans: list[tuple[int, int]] = []
+    cursor = start
+    for piece in _segmenter().segment(text[start:end]):
+        piece = piece.strip()
+        if not piece:
+            continue
+        found = text.find(piece, cursor, end)
+        if found < 0:
+            # pysbd altered the text (it should not with clean=False): keep the rest whole.
+            break
+        if found > cursor and text[cursor:found].strip():
+            # Text pysbd skipped over belongs to the previous sentence.
+            if spans:
+                spans[-1] = (spans[-1][0], found)
+            else:
+                spans.append((cursor, found))
+        spans.append((found, found + len(piece)))
+        cursor = found + len(piece)
+    if text[cursor:end].strip():
+        spans.append((cursor, end))
+    return [s for s in (_trimmed(text, a, b) for a, b in spans) if s[0] < s[1]]
+
+
+def split_sentences(text: str) -> list[Span]:
+    """All sentences of ``text``: paragraphs are lines, sentences never cross a paragraph."""
+    sentences: list[Span] = []
+    for paragraph, match in enumerate(_PARAGRAPH.finditer(text)):
+        for start, end in split_paragraph(text, match.start(), match.end()):
+            sentences.append(Span(start, end, paragraph))
+    return sentences
