@@ -6,8 +6,8 @@ A chunk is a window of whole consecutive sentences inside one paragraph, so its 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections import Counter
+from dataclasses import dataclass
 from itertools import groupby
 
 from qa.documents import Document

@@ -53,9 +53,7 @@ def progress_bar() -> Iterator[Callable[[str, int, int], None] | None]:
         yield None
         return
     tasks: dict[str, TaskID] = {}
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err
-    ) as bar:
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err) as bar:
 
         def report(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
@@ -82,9 +80,7 @@ def index_build() -> None:
     with user_errors():
         embedder = SentenceTransformerEmbedder(settings.embedding)
         with progress_bar() as report:
-            path = build_index(settings, embedder, report) if report else build_index(
-                settings, embedder
-            )
+            path = build_index(settings, embedder, report) if report else build_index(settings, embedder)
         counts = read_manifest(settings.index_dir)["counts"]
     err.print(
         f"Built index {path.name}: {counts['documents']} documents, "
@@ -132,9 +128,7 @@ def ask(
 def run_eval(
     file: Annotated[Path, typer.Argument(help="JSONL question file.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print metrics and items.")] = False,
-    calibrate: Annotated[
-        bool, typer.Option("--calibrate", help="Also suggest a refusal threshold.")
-    ] = False,
+    calibrate: Annotated[bool, typer.Option("--calibrate", help="Also suggest a refusal threshold.")] = False,
 ) -> None:
     """Measure answer accuracy, citation hits, refusals and quote validity."""
     from qa.eval import calibrate_threshold, evaluate, load_items
@@ -155,8 +149,9 @@ def run_eval(
         table.add_row(
             item.id,
             "yes" if item.answered else "no",
-            {True: "✓", False: "✗", None: "-"}[item.answer_correct if item.answerable_expected
-                                               else not item.answered],
+            {True: "✓", False: "✗", None: "-"}[
+                item.answer_correct if item.answerable_expected else not item.answered
+            ],
             {True: "✓", False: "✗", None: "-"}[item.citation_hit],
             f"{item.top_score:.3f}" if item.top_score is not None else "-",
             item.answer[:80],

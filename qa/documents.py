@@ -16,7 +16,7 @@ from qa.errors import CorpusError
 SUPPORTED_SUFFIXES = (".txt", ".md")
 _FRONT_MATTER = re.compile(r"\A---\r?\n(?P<body>.*?)\r?\n---\r?\n", re.DOTALL)
 _TITLE_FIELD = re.compile(r"^title:\s*(?P<title>.+?)\s*$", re.MULTILINE)
-_MAX_TITLE_CHARS = 200
+_MAX_TITLE_CHARS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,21 +38,26 @@ def parse_document(doc_id: str, raw: str, source: str) -> Document:
         title = field.group("title").strip("\"'") if field else ""
         text = raw[match.end() :]
     if not title:
-        first_line = next((line for line in text.splitlines() if line.strip()), "")
-        title = first_line.lstrip("# ").strip()
-        if len(title) > _MAX_TITLE_CHARS:
-            title = title[: _MAX_TITLE_CHARS - 1].rstrip() + "…"
+        title = _title_from_first_line(text)
     sha = hashlib.sha256(raw.encode("utf-8")).hexdigest()
     return Document(doc_id=doc_id, title=title or doc_id, text=text, source=source, sha256=sha)
+
+
+def _title_from_first_line(text: str) -> str:
+    """A Markdown heading or the opening of the first line, cut at a word boundary."""
+    first_line = next((line for line in text.splitlines() if line.strip()), "")
+    title = first_line.lstrip("# ").strip()
+    if len(title) <= _MAX_TITLE_CHARS:
+        return title
+    cut = title[:_MAX_TITLE_CHARS].rsplit(" ", 1)[0]
+    return cut.rstrip(",;:—- ") + "…"
 
 
 def corpus_files(corpus_dir: Path) -> list[Path]:
     """The supported files of the corpus, sorted so builds are reproducible."""
     if not corpus_dir.is_dir():
         raise CorpusError(f"Corpus directory {corpus_dir} does not exist; set QA_CORPUS_DIR.")
-    return sorted(
-        p for p in corpus_dir.iterdir() if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES
-    )
+    return sorted(p for p in corpus_dir.iterdir() if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)
 
 
 def load_corpus(corpus_dir: Path) -> list[Document]:
@@ -71,9 +76,7 @@ def load_corpus(corpus_dir: Path) -> list[Document]:
         seen.add(doc_id)
         documents.append(parse_document(doc_id, raw, path.name))
     if not documents:
-        raise CorpusError(
-            f"Corpus directory {corpus_dir} has no {'/'.join(SUPPORTED_SUFFIXES)} files."
-        )
+        raise CorpusError(f"Corpus directory {corpus_dir} has no {'/'.join(SUPPORTED_SUFFIXES)} files.")
     return documents
 
 

@@ -57,9 +57,7 @@ class SentenceTransformerEmbedder:
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
 
-        self._model: SentenceTransformer = SentenceTransformer(
-            str(path), device="cpu", local_files_only=True
-        )
+        self._model: SentenceTransformer = SentenceTransformer(str(path), device="cpu", local_files_only=True)
         self._model_id = settings.model_id
         self._batch_size = settings.batch_size
         dimension = self._model.get_sentence_embedding_dimension()

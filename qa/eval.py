@@ -145,9 +145,7 @@ def calibrate_threshold(report: EvalReport) -> float:
     Among midpoints between neighbouring scores, pick the one with the most items on the right
     side; ties go to the widest gap, so the choice is not balanced on a single question.
     """
-    scored = sorted(
-        (i.top_score, i.answerable_expected) for i in report.items if i.top_score is not None
-    )
+    scored = sorted((i.top_score, i.answerable_expected) for i in report.items if i.top_score is not None)
     best: tuple[int, float, float] | None = None
     for (low, _), (high, _) in zip(scored, scored[1:], strict=False):
         threshold = (low + high) / 2

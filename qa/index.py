@@ -80,9 +80,7 @@ def _embed_in_batches(
     return np.vstack(parts)
 
 
-def build_index(
-    settings: Settings, embedder: Embedder, progress: Progress = _no_progress
-) -> Path:
+def build_index(settings: Settings, embedder: Embedder, progress: Progress = _no_progress) -> Path:
     """Build the index for the corpus and atomically make it ``current``; returns its path."""
     documents = load_corpus(settings.corpus_dir)
     sentences = sentences_of(documents)
@@ -93,9 +91,7 @@ def build_index(
     sentence_vectors = _embed_in_batches(
         embedder, [s.text for s in sentences], batch, "Embedding sentences", progress
     )
-    chunk_vectors = _embed_in_batches(
-        embedder, [c.text for c in chunks], batch, "Embedding chunks", progress
-    )
+    chunk_vectors = _embed_in_batches(embedder, [c.text for c in chunks], batch, "Embedding chunks", progress)
     chunk_index = faiss.IndexFlatIP(embedder.dimension)
     chunk_index.add(chunk_vectors)
     sentence_index = faiss.IndexFlatIP(embedder.dimension)
@@ -121,8 +117,11 @@ def build_index(
             **settings_fingerprint(settings),
             "dimension": embedder.dimension,
             "corpus": corpus_checksums(settings.corpus_dir),
-            "counts": {"documents": len(documents), "sentences": len(sentences),
-                       "chunks": len(chunks)},
+            "counts": {
+                "documents": len(documents),
+                "sentences": len(sentences),
+                "chunks": len(chunks),
+            },
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "qa_version": __version__,
         }
@@ -214,8 +213,7 @@ def load_index(index_dir: Path) -> SearchIndex:
         "store.json": len(documents) == counts.get("documents")
         and len(sentences) == counts.get("sentences")
         and len(chunks) == counts.get("chunks"),
-        "chunks.faiss": chunk_vectors.ntotal == len(chunks)
-        and chunk_vectors.d == manifest.get("dimension"),
+        "chunks.faiss": chunk_vectors.ntotal == len(chunks) and chunk_vectors.d == manifest.get("dimension"),
         "sentences.faiss": sentence_vectors.ntotal == len(sentences)
         and sentence_vectors.d == manifest.get("dimension"),
         "bm25-chunks": chunk_bm25.size == len(chunks),
@@ -239,9 +237,7 @@ def load_index(index_dir: Path) -> SearchIndex:
     )
 
 
-def ensure_index(
-    settings: Settings, embedder: Embedder, progress: Progress = _no_progress
-) -> SearchIndex:
+def ensure_index(settings: Settings, embedder: Embedder, progress: Progress = _no_progress) -> SearchIndex:
     """Load the index, first (re)building it when it is missing or stale and auto-build is on.
 
     A corrupt index is refused rather than silently replaced: someone should look at why.

@@ -54,8 +54,7 @@ class Retriever:
         document_frequency = Counter(t for terms in self._sentence_terms for t in terms)
         total = len(self._sentence_terms)
         self._idf = {
-            term: math.log(1 + (total - df + 0.5) / (df + 0.5))
-            for term, df in document_frequency.items()
+            term: math.log(1 + (total - df + 0.5) / (df + 0.5)) for term, df in document_frequency.items()
         }
         # A term the corpus never uses is as informative as the rarest one.
         self._unknown_idf = math.log(1 + (total + 0.5) / 0.5)
@@ -120,8 +119,11 @@ class Retriever:
     def _with_previous(self, sentence_id: int) -> frozenset[str]:
         sentences = self._index.sentences
         terms = self._sentence_terms[sentence_id]
-        if sentence_id > 0 and sentences[sentence_id - 1].paragraph == sentences[sentence_id].paragraph \
-                and sentences[sentence_id - 1].doc_id == sentences[sentence_id].doc_id:
+        if (
+            sentence_id > 0
+            and sentences[sentence_id - 1].paragraph == sentences[sentence_id].paragraph
+            and sentences[sentence_id - 1].doc_id == sentences[sentence_id].doc_id
+        ):
             terms = terms | self._sentence_terms[sentence_id - 1]
         return terms
 

@@ -60,7 +60,10 @@ def continuation_of(sentence: Sentence, sentences: list[Sentence]) -> Sentence |
     if following >= len(sentences) or not names_speaker(sentence):
         return None
     candidate = sentences[following]
-    same_paragraph = (candidate.doc_id, candidate.paragraph) == (sentence.doc_id, sentence.paragraph)
+    same_paragraph = (candidate.doc_id, candidate.paragraph) == (
+        sentence.doc_id,
+        sentence.paragraph,
+    )
     if same_paragraph and is_quotation(candidate) and not _SPEECH_VERB.search(candidate.text):
         return candidate
     return None

@@ -50,9 +50,7 @@ class ExtractiveAnswerer:
                 continue
             for sentence in group:
                 chosen[sentence.sentence_id] = score_of.get(sentence.sentence_id, hit.score)
-        ordered: list[Sentence] = sorted(
-            (sentences[i] for i in chosen), key=lambda s: (s.doc_id, s.start)
-        )
+        ordered: list[Sentence] = sorted((sentences[i] for i in chosen), key=lambda s: (s.doc_id, s.start))
         parts: list[str] = []
         citations: list[Citation] = []
         for number, sentence in enumerate(ordered, start=1):
@@ -60,8 +58,12 @@ class ExtractiveAnswerer:
             chunk = retriever.chunk_for(sentence.sentence_id)
             citations.append(
                 make_citation(
-                    number, document, sentence.start, sentence.end,
-                    chosen[sentence.sentence_id], chunk.chunk_id,
+                    number,
+                    document,
+                    sentence.start,
+                    sentence.end,
+                    chosen[sentence.sentence_id],
+                    chunk.chunk_id,
                 )
             )
             parts.append(f"{sentence.text} [{number}]")

@@ -1,0 +1,1 @@
+"""The HTTP surface: a FastAPI app factory, one router per surface."""

@@ -1,0 +1,52 @@
+"""The FastAPI application factory. Heavy state loads in ``lifespan``, never at import."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from qa import __version__
+from qa.api.errors import install_error_handlers
+from qa.api.routes import chat, documents, health, search
+from qa.config import Settings, get_settings
+from qa.errors import QAError
+from qa.pipeline import QAPipeline
+
+log = logging.getLogger("qa.api")
+
+PipelineLoader = Callable[[Settings], QAPipeline]
+
+
+def create_app(settings: Settings | None = None, load_pipeline: PipelineLoader | None = None) -> FastAPI:
+    """Build the app. ``load_pipeline`` lets tests inject a pipeline built on fakes."""
+    settings = settings or get_settings()
+    loader: PipelineLoader = load_pipeline or QAPipeline.load
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.pipeline = None
+        app.state.startup_error = None
+        try:
+            app.state.pipeline = await run_in_threadpool(loader, settings)
+            log.info("ready: %s documents", len(app.state.pipeline.index.documents))
+        except QAError as exc:
+            # Stay up so /healthz answers and /readyz explains; questions get a 503.
+            app.state.startup_error = exc
+            log.error("not ready: %s", exc.message)
+        yield
+
+    app = FastAPI(
+        title="Article Q&A",
+        version=__version__,
+        summary="Answers questions about a document corpus with character-exact citations.",
+        lifespan=lifespan,
+    )
+    app.dependency_overrides[get_settings] = lambda: settings
+    install_error_handlers(app)
+    for router in (health.router, chat.router, search.router, documents.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,27 @@
+"""Liveness and readiness probes (always open, never rate limited)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from qa.api.schemas import Health
+from qa.errors import QAError
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=Health)
+async def healthz() -> Health:
+    """The process is alive."""
+    return Health(status="ok")
+
+
+@router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
+async def readyz(request: Request) -> Health | JSONResponse:
+    """The index and model are loaded and questions can be answered."""
+    if getattr(request.app.state, "pipeline", None) is not None:
+        return Health(status="ready")
+    problem: QAError | None = getattr(request.app.state, "startup_error", None)
+    detail = problem.client_message if problem else "starting"
+    return JSONResponse(status_code=503, content={"status": "not_ready", "detail": detail})

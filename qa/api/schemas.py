@@ -1,0 +1,57 @@
+"""Request and response bodies of the HTTP API (the answer itself is ``qa.models.Answer``)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from qa.models import SearchHit, Turn
+from qa.pipeline import MAX_SEARCH_RESULTS
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    message: str = Field(description="The question. 1-2,000 characters after trimming.")
+    conversation_id: str | None = Field(default=None, max_length=100, pattern=r"^[A-Za-z0-9_\-]+$")
+    history: list[Turn] = Field(default_factory=list, max_length=50)
+    stream: bool = Field(default=False, description="Answer as Server-Sent Events.")
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str
+    k: int = Field(default=5, ge=1, le=MAX_SEARCH_RESULTS)
+
+
+class SearchResponse(BaseModel):
+    results: list[SearchHit]
+
+
+class DocumentSummary(BaseModel):
+    doc_id: str
+    title: str
+    source: str
+    chars: int
+
+
+class DocumentDetail(DocumentSummary):
+    text: str
+
+
+class DocumentList(BaseModel):
+    documents: list[DocumentSummary]
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class Health(BaseModel):
+    status: str
+    detail: str | None = None

@@ -1,0 +1,76 @@
+"""Shared fixtures: fake components for unit tests, the real model and FAISS loaded once."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from qa.api.app import create_app
+from qa.config import Settings
+from qa.embedding import Embedder, SentenceTransformerEmbedder
+from qa.pipeline import QAPipeline
+from tests.fakes import FakeEmbedder
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+REPO = Path(__file__).resolve().parent.parent
+ARTICLE = REPO / "corpus" / "kim-russia-visit.txt"
+DEV_QUESTIONS = REPO / "eval" / "dev_questions.jsonl"
+
+
+def make_settings(root: Path, **overrides: object) -> Settings:
+    """Settings for a private corpus copy and index under ``root``."""
+    corpus = root / "corpus"
+    if not corpus.exists():
+        corpus.mkdir(parents=True)
+        shutil.copy(ARTICLE, corpus / ARTICLE.name)
+    return Settings(corpus_dir=corpus, index_dir=root / "index", **overrides)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture
+def fake_pipeline(settings: Settings, fake_embedder: FakeEmbedder) -> QAPipeline:
+    return QAPipeline.load(settings, embedder_factory=lambda _: fake_embedder)
+
+
+@pytest.fixture
+def fake_client(settings: Settings, fake_embedder: FakeEmbedder) -> Iterator[TestClient]:
+    app = create_app(settings, lambda s: QAPipeline.load(s, embedder_factory=lambda _: fake_embedder))
+    with TestClient(app) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def real_embedder() -> Embedder:
+    return SentenceTransformerEmbedder(Settings().embedding)
+
+
+@pytest.fixture(scope="session")
+def real_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return make_settings(tmp_path_factory.mktemp("real"))
+
+
+@pytest.fixture(scope="session")
+def real_pipeline(real_settings: Settings, real_embedder: Embedder) -> QAPipeline:
+    """The real model, real FAISS and BM25 over the article, built once per test session."""
+    return QAPipeline.load(real_settings, embedder_factory=lambda _: real_embedder)
+
+
+@pytest.fixture(scope="session")
+def real_client(real_settings: Settings, real_pipeline: QAPipeline) -> Iterator[TestClient]:
+    app = create_app(real_settings, lambda _: real_pipeline)
+    with TestClient(app) as client:
+        yield client
