@@ -60,7 +60,11 @@ class SentenceTransformerEmbedder:
         self._model: SentenceTransformer = SentenceTransformer(str(path), device="cpu", local_files_only=True)
         self._model_id = settings.model_id
         self._batch_size = settings.batch_size
-        dimension = self._model.get_sentence_embedding_dimension()
+        # sentence-transformers 5.x renamed the accessor; accept either.
+        get_dimension = getattr(self._model, "get_embedding_dimension", None) or (
+            self._model.get_sentence_embedding_dimension
+        )
+        dimension = get_dimension()
         if dimension is None:
             raise ModelMissingError(f"The model at {path} does not report its dimension.")
         self._dimension = int(dimension)

@@ -25,6 +25,7 @@ class Answer(BaseModel):
     answerable: bool
     citations: list[Citation]
     conversation_id: str
+    message_id: str = Field(description="Identifies this answer, e.g. for feedback.")
     mode: Literal["extractive", "llm"] = "extractive"
     timings_ms: dict[str, float] = Field(default_factory=dict)
 

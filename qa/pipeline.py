@@ -7,6 +7,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from starlette.concurrency import run_in_threadpool
+
 from qa.answering.citations import verify_citations
 from qa.answering.extractive import ExtractiveAnswerer
 from qa.config import Settings
@@ -22,6 +24,10 @@ MAX_SEARCH_RESULTS = 50
 
 def new_conversation_id() -> str:
     return f"c_{uuid.uuid4().hex}"
+
+
+def new_message_id() -> str:
+    return f"m_{uuid.uuid4().hex}"
 
 
 @contextmanager
@@ -81,24 +87,38 @@ class QAPipeline:
             raise InvalidInputError(f"The message is longer than {limit} characters.")
         return cleaned
 
+    async def answer(
+        self,
+        question: str,
+        history: list[Turn] | None = None,
+        conversation_id: str | None = None,
+    ) -> Answer:
+        """The entry point for every surface (HTTP, widget, Slack, CLI)."""
+        return await run_in_threadpool(self.ask, question, history, conversation_id)
+
+    def retrieval_query(self, question: str, history: list[Turn] | None) -> str:
+        """The text to retrieve with: the question, in the context of the conversation."""
+        return question
+
     def ask(
         self,
         question: str,
         history: list[Turn] | None = None,
         conversation_id: str | None = None,
     ) -> Answer:
-        """Answer from the corpus, or say honestly that the corpus does not say."""
+        """Answer extractively from the corpus, or say honestly that the corpus does not say."""
         question = self.validate_question(question)
         timings: dict[str, float] = {}
         conversation = conversation_id or new_conversation_id()
         with _timed(timings, "retrieval"):
-            ranked = self.retriever.rank_sentences(question)
+            ranked = self.retriever.rank_sentences(self.retrieval_query(question, history))
         if not ranked or ranked[0].score < self.settings.retrieval.min_answer_score:
             return Answer(
                 answer=self.refusal_message,
                 answerable=False,
                 citations=[],
                 conversation_id=conversation,
+                message_id=new_message_id(),
                 timings_ms=timings,
             )
         with _timed(timings, "answer"):
@@ -109,6 +129,7 @@ class QAPipeline:
             answerable=True,
             citations=draft.citations,
             conversation_id=conversation,
+            message_id=new_message_id(),
             mode="extractive",
             timings_ms=timings,
         )

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 
 from fastapi import APIRouter
 from sse_starlette import EventSourceResponse, ServerSentEvent
-from starlette.concurrency import run_in_threadpool
 
 from qa.api.deps import PipelineDep
 from qa.api.schemas import ChatRequest, ErrorResponse
@@ -47,11 +46,11 @@ async def chat(body: ChatRequest, pipeline: PipelineDep) -> Answer | EventSource
     """Answer a question with citations; ``"stream": true`` answers as Server-Sent Events."""
     pipeline.validate_question(body.message)  # bad input is a 4xx JSON error, even when streaming
     if not body.stream:
-        return await run_in_threadpool(pipeline.ask, body.message, body.history, body.conversation_id)
+        return await pipeline.answer(body.message, body.history, body.conversation_id)
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         try:
-            answer = await run_in_threadpool(pipeline.ask, body.message, body.history, body.conversation_id)
+            answer = await pipeline.answer(body.message, body.history, body.conversation_id)
         except QAError as exc:
             yield _event("error", {"code": exc.code, "message": exc.client_message})
             return

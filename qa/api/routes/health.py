@@ -11,13 +11,15 @@ from qa.errors import QAError
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", response_model=Health)
+@router.get("/healthz", response_model=Health, response_model_exclude_none=True)
 async def healthz() -> Health:
     """The process is alive."""
     return Health(status="ok")
 
 
-@router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
+@router.get(
+    "/readyz", response_model=Health, response_model_exclude_none=True, responses={503: {"model": Health}}
+)
 async def readyz(request: Request) -> Health | JSONResponse:
     """The index and model are loaded and questions can be answered."""
     if getattr(request.app.state, "pipeline", None) is not None:
