@@ -32,7 +32,7 @@ class RetrievalSettings(BaseModel):
     candidate_chunks: int = Field(default=8, ge=1, le=100)
     rrf_k: int = Field(default=60, ge=1)
     # Below this evidence score the corpus is taken not to contain the answer.
-    min_answer_score: float = 0.447  # `qa eval eval/dev_questions.jsonl --calibrate`
+    min_answer_score: float = 0.479  # `qa eval eval/dev_questions.jsonl --calibrate`
     # Sentences scoring within this margin of the best one join the answer.
     answer_margin: float = Field(default=0.05, ge=0.0)
     max_answer_sentences: int = Field(default=3, ge=1, le=3)

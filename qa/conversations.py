@@ -24,8 +24,6 @@ class ConversationStore(Protocol):
 
 
 class FeedbackStore(Protocol):
-    async def add_feedback(
-        self, message_id: str, rating: Rating, comment: str | None, source: str
-    ) -> None:
+    async def add_feedback(self, message_id: str, rating: Rating, comment: str | None, source: str) -> None:
         """Store a reader's rating of one answer; ``source`` is e.g. "api", "widget", "slack"."""
         ...

@@ -7,6 +7,7 @@ Layout under ``QA_INDEX_DIR`` (generated, never hand-edited)::
                      store.json       documents, sentences and chunks with their spans
                      chunks.faiss     inner-product index of normalised chunk embeddings
                      sentences.faiss  inner-product index of sentence embeddings (ids = sentence ids)
+                     contexts.faiss   the same for each sentence read with the one before it
                      bm25-chunks/     bm25s index over the chunks
 
 Readers resolve ``current`` once, so a rebuild never exposes a half-written index.
@@ -35,7 +36,7 @@ from qa.embedding import Embedder, Vectors
 from qa.errors import IndexCorruptError, IndexMissingError
 from qa.lexical import LexicalIndex
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CURRENT = "current"
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -55,6 +56,7 @@ class SearchIndex:
     chunks: list[Chunk]
     chunk_vectors: faiss.Index
     sentence_vectors: faiss.Index
+    context_vectors: faiss.Index
     chunk_bm25: LexicalIndex
 
 
@@ -80,6 +82,22 @@ def _embed_in_batches(
     return np.vstack(parts)
 
 
+def context_texts(sentences: list[Sentence]) -> list[str]:
+    """Each sentence preceded by the one before it in its document.
+
+    "“They have 2 million workers…,” he said." means little alone; read after "Chun In-bum …
+    said Pyongyang's arms complex should not be underestimated." it matches "arms industry".
+    """
+    texts = []
+    for position, sentence in enumerate(sentences):
+        previous = sentences[position - 1] if position else None
+        if previous is not None and previous.doc_id == sentence.doc_id:
+            texts.append(f"{previous.text} {sentence.text}")
+        else:
+            texts.append(sentence.text)
+    return texts
+
+
 def build_index(settings: Settings, embedder: Embedder, progress: Progress = _no_progress) -> Path:
     """Build the index for the corpus and atomically make it ``current``; returns its path."""
     documents = load_corpus(settings.corpus_dir)
@@ -91,11 +109,16 @@ def build_index(settings: Settings, embedder: Embedder, progress: Progress = _no
     sentence_vectors = _embed_in_batches(
         embedder, [s.text for s in sentences], batch, "Embedding sentences", progress
     )
+    context_vectors = _embed_in_batches(
+        embedder, context_texts(sentences), batch, "Embedding sentences in context", progress
+    )
     chunk_vectors = _embed_in_batches(embedder, [c.text for c in chunks], batch, "Embedding chunks", progress)
     chunk_index = faiss.IndexFlatIP(embedder.dimension)
     chunk_index.add(chunk_vectors)
     sentence_index = faiss.IndexFlatIP(embedder.dimension)
     sentence_index.add(sentence_vectors)
+    context_index = faiss.IndexFlatIP(embedder.dimension)
+    context_index.add(context_vectors)
 
     root = settings.index_dir
     root.mkdir(parents=True, exist_ok=True)
@@ -105,6 +128,7 @@ def build_index(settings: Settings, embedder: Embedder, progress: Progress = _no
     try:
         faiss.write_index(chunk_index, str(staging / "chunks.faiss"))
         faiss.write_index(sentence_index, str(staging / "sentences.faiss"))
+        faiss.write_index(context_index, str(staging / "contexts.faiss"))
         (staging / "bm25-chunks").mkdir()
         LexicalIndex.build([c.text for c in chunks]).save(staging / "bm25-chunks")
         store = {
@@ -207,6 +231,7 @@ def load_index(index_dir: Path) -> SearchIndex:
         raise IndexCorruptError(_corrupt(path / "store.json")) from exc
     chunk_vectors = guarded("chunks.faiss", lambda f: faiss.read_index(str(f)))
     sentence_vectors = guarded("sentences.faiss", lambda f: faiss.read_index(str(f)))
+    context_vectors = guarded("contexts.faiss", lambda f: faiss.read_index(str(f)))
     chunk_bm25 = guarded("bm25-chunks", LexicalIndex.load)
 
     checks = {
@@ -216,6 +241,8 @@ def load_index(index_dir: Path) -> SearchIndex:
         "chunks.faiss": chunk_vectors.ntotal == len(chunks) and chunk_vectors.d == manifest.get("dimension"),
         "sentences.faiss": sentence_vectors.ntotal == len(sentences)
         and sentence_vectors.d == manifest.get("dimension"),
+        "contexts.faiss": context_vectors.ntotal == len(sentences)
+        and context_vectors.d == manifest.get("dimension"),
         "bm25-chunks": chunk_bm25.size == len(chunks),
     }
     for name, ok in checks.items():
@@ -233,6 +260,7 @@ def load_index(index_dir: Path) -> SearchIndex:
         chunks=chunks,
         chunk_vectors=chunk_vectors,
         sentence_vectors=sentence_vectors,
+        context_vectors=context_vectors,
         chunk_bm25=chunk_bm25,
     )
 

@@ -3,12 +3,13 @@
 Chunks find the right neighbourhood; sentences are what we quote, so every candidate sentence
 gets an absolute evidence score that answer selection and the refusal threshold both use:
 
-    evidence = cosine(question, sentence)
+    evidence = max(cosine(question, sentence), cosine(question, sentence read after the previous one))
              + coverage_weight * idf-weighted share of question terms in the sentence
              + context_weight  * the same share over the sentence and the one before it
 
 The lexical terms reward exact names and numbers that embeddings blur; the context term lets a
-quote inherit the speaker named in the sentence before it.
+quote inherit the speaker named in the sentence before it; so does the in-context cosine, for
+sentences whose subject is only a pronoun.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from qa.index import SearchIndex
 from qa.lexical import tokenize
 
 COVERAGE_WEIGHT = 0.3
-CONTEXT_WEIGHT = 0.1
+CONTEXT_WEIGHT = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,13 +99,17 @@ class Retriever:
         candidates = {sid for scored in chunks for sid in scored.chunk.sentence_ids}
         depth = min(len(self._index.sentences), self._settings.candidate_chunks)
         if depth:
-            _, dense_ids = self._index.sentence_vectors.search(vector, depth)
-            candidates.update(int(i) for i in dense_ids[0] if i >= 0)
+            for vectors in (self._index.sentence_vectors, self._index.context_vectors):
+                _, dense_ids = vectors.search(vector, depth)
+                candidates.update(int(i) for i in dense_ids[0] if i >= 0)
         if not candidates:
             return []
         ids = sorted(candidates)
-        vectors = self._index.sentence_vectors.reconstruct_batch(np.asarray(ids, dtype=np.int64))
-        dense = vectors @ vector[0]
+        id_array = np.asarray(ids, dtype=np.int64)
+        dense = np.maximum(
+            self._index.sentence_vectors.reconstruct_batch(id_array) @ vector[0],
+            self._index.context_vectors.reconstruct_batch(id_array) @ vector[0],
+        )
         query_terms = frozenset(tokenize([query])[0])
         scored = []
         for sentence_id, similarity in zip(ids, dense, strict=True):
