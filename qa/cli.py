@@ -80,7 +80,7 @@ def index_build() -> None:
     with user_errors():
         embedder = SentenceTransformerEmbedder(settings.embedding)
         with progress_bar() as report:
-            path = build_index(settings, embedder, report) if report else build_index(settings, embedder)
+            path = build_index(settings, embedder, report)
         counts = read_manifest(settings.index_dir)["counts"]
     err.print(
         f"Built index {path.name}: {counts['documents']} documents, "

@@ -98,8 +98,9 @@ def context_texts(sentences: list[Sentence]) -> list[str]:
     return texts
 
 
-def build_index(settings: Settings, embedder: Embedder, progress: Progress = _no_progress) -> Path:
+def build_index(settings: Settings, embedder: Embedder, progress: Progress | None = None) -> Path:
     """Build the index for the corpus and atomically make it ``current``; returns its path."""
+    progress = progress or _no_progress
     documents = load_corpus(settings.corpus_dir)
     sentences = sentences_of(documents)
     chunks = build_chunks(
@@ -265,7 +266,7 @@ def load_index(index_dir: Path) -> SearchIndex:
     )
 
 
-def ensure_index(settings: Settings, embedder: Embedder, progress: Progress = _no_progress) -> SearchIndex:
+def ensure_index(settings: Settings, embedder: Embedder, progress: Progress | None = None) -> SearchIndex:
     """Load the index, first (re)building it when it is missing or stale and auto-build is on.
 
     A corrupt index is refused rather than silently replaced: someone should look at why.

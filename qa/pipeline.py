@@ -62,11 +62,7 @@ class QAPipeline:
             if embedder_factory
             else SentenceTransformerEmbedder(settings.embedding)
         )
-        if progress is None:
-            index = ensure_index(settings, embedder)
-        else:
-            index = ensure_index(settings, embedder, progress)
-        return cls(settings, embedder, index)
+        return cls(settings, embedder, ensure_index(settings, embedder, progress))
 
     @property
     def index(self) -> SearchIndex:
