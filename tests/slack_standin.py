@@ -36,11 +36,14 @@ class Call:
 @dataclass
 class SlackStandIn:
     token: str
+    app_token: str = "xapp-1-test-app-token"
     calls: list[Call] = field(default_factory=list)
     responses: list[Call] = field(default_factory=list)  # posts to response_url, by name
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     failures: dict[str, list[str]] = field(default_factory=dict)
     base: str = ""
+    socket_acks: list[dict[str, Any]] = field(default_factory=list)
+    _socket: web.WebSocketResponse | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _clock: int = 0
 
@@ -102,7 +105,8 @@ class SlackStandIn:
             self.calls.append(Call(method, args, token))
             queued = self.failures.get(method)
             failure = queued.pop(0) if queued else None
-        if token not in (self.token, args.get("app_token")):
+        expected = self.app_token if method == "apps.connections.open" else self.token
+        if token != expected and args.get("token") != expected:
             return web.json_response({"ok": False, "error": "invalid_auth"})
         if failure == "ratelimited":
             return web.json_response(
@@ -113,6 +117,8 @@ class SlackStandIn:
         return web.json_response(self._answer(method, args))
 
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        if method == "apps.connections.open":
+            return {"ok": True, "url": self.base.replace("http://", "ws://") + "/socket"}
         if method == "auth.test":
             return {"ok": True, "team_id": TEAM, "team": "Test", "user_id": BOT_USER, "bot_id": BOT_ID}
         if method == "chat.postMessage":
@@ -148,6 +154,24 @@ class SlackStandIn:
             self.responses.append(Call(request.match_info["name"], await request.json()))
         return web.Response(text="ok")
 
+    async def _socket_mode(self, request: web.Request) -> web.WebSocketResponse:
+        """Socket Mode: say hello, push envelopes the test sends, record the app's acks."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_json({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0APP"}})
+        self._socket = ws
+        async for frame in ws:
+            if frame.type.name == "TEXT":
+                with self._lock:
+                    self.socket_acks.append(json.loads(frame.data))
+        return ws
+
+    def push_envelope(self, envelope: dict[str, Any]) -> None:
+        """Send one Socket Mode envelope to the connected app (wait for the connection first)."""
+        self.wait_for(lambda: self._socket is not None)
+        assert self._socket is not None
+        asyncio.run_coroutine_threadsafe(self._socket.send_json(envelope), self._loop).result(10)
+
     # -- lifecycle: its own event loop in a thread --------------------------------------------
 
     def start(self) -> None:
@@ -157,6 +181,7 @@ class SlackStandIn:
         app.router.add_post("/api/{method}", self._api)
         app.router.add_get("/api/{method}", self._api)
         app.router.add_post("/respond/{name}", self._respond)
+        app.router.add_get("/socket", self._socket_mode)
         self._runner = web.AppRunner(app, access_log=None)
 
         async def begin() -> None:

@@ -554,6 +554,31 @@ def test_route_absent_when_not_configured(settings: Settings, small_pipeline: QA
         assert not hasattr(app.state, "slack_bot")
 
 
+def test_socket_mode_receives_events_over_a_websocket(
+    settings: Settings, slack: SlackStandIn, recording: RecordingPipeline
+) -> None:
+    config = SlackSettings(bot_token=TOKEN, app_token=slack.app_token, api_base_url=slack.api_url)
+    socket_settings = settings.model_copy(update={"public_url": PUBLIC, "slack": config})
+    app = create_app(socket_settings, lambda _: recording)  # type: ignore[arg-type,return-value]
+    with serve(app) as url:
+        assert httpx.post(f"{url}/slack/events", content=b"{}").status_code == 404  # no HTTP route
+        asked = slack.add_message("C0GENERAL", "U0ASKER", f"<@{BOT_USER}> Who was the visit a jolt for?")
+        envelope = {
+            "envelope_id": "env-1",
+            "type": "events_api",
+            "accepts_response_payload": False,
+            "payload": json.loads(event_body(mention("C0GENERAL", asked), "Ev0SOCKET")),
+        }
+        slack.push_envelope(envelope)
+        slack.wait_for(lambda: slack.calls_to("chat.postMessage"))
+        slack.wait_for(lambda: slack.socket_acks)
+    assert slack.socket_acks[0]["envelope_id"] == "env-1"
+    [post] = [c.args for c in slack.calls_to("chat.postMessage")]
+    assert post["thread_ts"] == asked["ts"] and section_texts(post["blocks"])
+    assert [q for q, _, _ in recording.calls] == ["Who was the visit a jolt for?"]
+    assert slack.calls_to("apps.connections.open")[0].token == slack.app_token
+
+
 def test_secrets_are_not_in_settings_output(settings: Settings, slack: SlackStandIn) -> None:
     configured = with_slack(settings, slack)
     shown = repr(configured) + str(configured.model_dump())
