@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -17,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -36,6 +34,7 @@ from tests.slack_standin import (
     mention,
     message_event,
     post_to_app,
+    serve,
     sign,
 )
 
@@ -95,24 +94,6 @@ def slack() -> Iterator[SlackStandIn]:
 def with_slack(settings: Settings, slack: SlackStandIn, **options: Any) -> Settings:
     config = SlackSettings(bot_token=TOKEN, signing_secret=SECRET, api_base_url=slack.api_url, **options)
     return settings.model_copy(update={"public_url": PUBLIC, "slack": config})
-
-
-@contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    """Our app under uvicorn on a free loopback port, lifespan included."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, name="qa-under-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
 
 
 class Bot:
