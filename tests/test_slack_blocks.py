@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -20,6 +22,7 @@ from qa.slack.blocks import (
     split_text,
     trim,
 )
+from qa.slack.bot import ASK_COMMAND
 from qa.slack.history import plain_text, turns_from_messages
 
 TEMPLATE = "{public_url}/v1/documents/{doc_id}#start={start}&end={end}"
@@ -184,3 +187,18 @@ def test_turns_from_a_thread() -> None:
         messages[::-1], bot_user_id="UBOT", bot_id="BBOT", before_ts="100.000006", max_turns=20
     )
     assert newest_first == turns  # conversations.history order is handled
+
+
+def test_manifest_asks_for_what_the_bot_uses() -> None:
+    manifest = yaml.safe_load((Path(__file__).parent.parent / "slack" / "manifest.yml").read_text())
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    # chat.postMessage, reactions.add/remove, conversations.replies/history, the /ask command
+    assert {"app_mentions:read", "chat:write", "reactions:write", "commands", "im:history"} <= scopes
+    assert {"channels:history", "groups:history"} <= scopes
+    events = manifest["settings"]["event_subscriptions"]
+    assert {"app_mention", "message.channels", "message.groups", "message.im"} <= set(events["bot_events"])
+    assert [c["command"] for c in manifest["features"]["slash_commands"]] == [ASK_COMMAND]
+    urls = {events["request_url"], manifest["settings"]["interactivity"]["request_url"]}
+    urls |= {c["url"] for c in manifest["features"]["slash_commands"]}
+    assert {u.rsplit("/", 2)[-2:] == ["slack", "events"] for u in urls} == {True}
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True
