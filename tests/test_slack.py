@@ -7,6 +7,7 @@ calls and ``response_url`` replies land on the loopback stand-in (``tests/slack_
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 import urllib.parse
@@ -558,6 +559,21 @@ def test_socket_mode_receives_events_over_a_websocket(
     assert post["thread_ts"] == asked["ts"] and section_texts(post["blocks"])
     assert [q for q, _, _ in recording.calls] == ["Who was the visit a jolt for?"]
     assert slack.calls_to("apps.connections.open")[0].token == slack.app_token
+
+
+def test_secrets_never_reach_the_logs(
+    settings: Settings, slack: SlackStandIn, recording: RecordingPipeline, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with running_bot(with_slack(settings, slack), recording, slack, FakeStore()) as bot:
+        ask_in_channel(bot, "C0GENERAL", "How can technical blueprints be sent?")
+        slack.wait_for(lambda: bot.posts())
+        bot.click("qa_feedback_up", buttons(bot.posts()[0]["blocks"])["qa_feedback_up"], "vote")
+        post_to_app(bot.url, "not-the-secret", "{}")
+        slack.wait_for(lambda: slack.responses)
+        bot.wait_idle()
+    assert "chat.postMessage" in caplog.text  # the client did log its requests at DEBUG
+    assert TOKEN not in caplog.text and SECRET not in caplog.text
 
 
 def test_secrets_are_not_in_settings_output(settings: Settings, slack: SlackStandIn) -> None:
