@@ -279,6 +279,33 @@ def test_replies_in_threads_without_the_bot_are_left_alone(bot: Bot, recording: 
     assert [q for q, _, _ in recording.calls] == ["Who was the visit a jolt for?"]
 
 
+def test_follow_ups_when_the_thread_cannot_be_read(bot: Bot, recording: RecordingPipeline) -> None:
+    first = ask_in_channel(bot, "C0GENERAL", "How can technical blueprints be sent?")
+    bot.slack.wait_for(lambda: len(bot.posts()) == 1)
+    bot.slack.fail("conversations.replies", "ratelimited", times=2)  # the call and its one retry
+    reply = bot.slack.add_message("C0GENERAL", "U0ASKER", "And who sent them?", thread_ts=first["ts"])
+    bot.send_event(message_event("C0GENERAL", reply, "channel"))
+    bot.slack.wait_for(lambda: len(bot.posts()) == 2)
+    assert recording.calls[-1][:2] == ("And who sent them?", [])  # a thread we answered in: no history
+
+    # A thread this process has not seen: unreadable means unknown, so no answer, and no verdict kept.
+    root = bot.slack.add_message("C0OLD", "U0ASKER", f"<@{BOT_USER}> Who was the visit a jolt for?")
+    bot.slack.add_message("C0OLD", BOT_USER, "An earlier answer [1].", thread_ts=root["ts"])
+    bot.slack.fail("conversations.replies", "ratelimited", times=2)
+    unread = bot.slack.add_message("C0OLD", "U0ASKER", "Why?", thread_ts=root["ts"])
+    bot.send_event(message_event("C0OLD", unread, "channel"))
+    bot.slack.wait_for(lambda: len(bot.slack.calls_to("conversations.replies")) == 4)
+    bot.wait_idle()
+    later = bot.slack.add_message("C0OLD", "U0ASKER", "And then?", thread_ts=root["ts"])
+    bot.send_event(message_event("C0OLD", later, "channel"))
+    bot.slack.wait_for(lambda: len(bot.posts()) == 3)
+    bot.wait_idle()
+    assert [p["channel"] for p in bot.posts()] == ["C0GENERAL", "C0GENERAL", "C0OLD"]
+    question, history, _ = recording.calls[-1]
+    assert question == "And then?"
+    assert [t.content for t in history] == ["Who was the visit a jolt for?", "An earlier answer [1].", "Why?"]
+
+
 def test_mention_only_mode_ignores_plain_thread_replies(
     settings: Settings, slack: SlackStandIn, recording: RecordingPipeline
 ) -> None:

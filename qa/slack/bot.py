@@ -218,7 +218,7 @@ class SlackBot:
         await self._react("add", where)
         try:
             if history_thread:
-                messages = await self._thread(where.channel, history_thread)
+                messages = await self._thread(where.channel, history_thread) or []
             elif where.thread_ts is None:  # a DM outside a thread
                 messages = await self._recent_dm(where)
             else:
@@ -230,14 +230,16 @@ class SlackBot:
     async def _follow_up(self, where: Where, text: str, me: Identity) -> None:
         """A reply in a thread without a mention: answered only when we are part of the thread."""
         assert where.thread_ts is not None
+        key = (where.channel, where.thread_ts)
         messages = await self._thread(where.channel, where.thread_ts)
-        ours = bot_took_part(messages, me.user_id, me.bot_id)
-        self._threads[(where.channel, where.thread_ts)] = ours
-        if not ours or not self.first_time(f"message:{where.channel}:{where.ts}"):
+        if messages is not None:
+            self._threads[key] = bot_took_part(messages, me.user_id, me.bot_id)
+        # Thread unreadable (e.g. rate limited): answer, without history, only where we know we are.
+        if not self._threads.get(key) or not self.first_time(f"message:{where.channel}:{where.ts}"):
             return
         await self._react("add", where)
         try:
-            await self._answer(where, text, me, messages)
+            await self._answer(where, text, me, messages or [])
         finally:
             await self._react("remove", where)
 
@@ -372,12 +374,13 @@ class SlackBot:
         except _TRANSPORT_ERRORS as exc:
             log.info("could not %s the thinking reaction: %s", how, _describe(exc))
 
-    async def _thread(self, channel: str, thread_ts: str) -> list[Message]:
+    async def _thread(self, channel: str, thread_ts: str) -> list[Message] | None:
+        """The thread's messages, oldest first; None when Slack would not give them."""
         try:
             response = await self.client.conversations_replies(channel=channel, ts=thread_ts, limit=200)
         except _TRANSPORT_ERRORS as exc:
             log.warning("could not read Slack thread history: %s", _describe(exc))
-            return []
+            return None
         return list(response.get("messages") or [])
 
     async def _recent_dm(self, where: Where) -> list[Message]:
