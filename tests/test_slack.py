@@ -607,3 +607,17 @@ def test_secrets_are_not_in_settings_output(settings: Settings, slack: SlackStan
     configured = with_slack(settings, slack)
     shown = repr(configured) + str(configured.model_dump())
     assert TOKEN not in shown and SECRET not in shown
+
+
+def test_settings_come_from_the_documented_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QA_SLACK__BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("QA_SLACK__SIGNING_SECRET", SECRET)
+    monkeypatch.setenv("QA_SLACK__APP_TOKEN", "xapp-1-x")
+    monkeypatch.setenv("QA_SLACK__API_BASE_URL", "http://127.0.0.1:9/api/")
+    monkeypatch.setenv("QA_SLACK__THREAD_FOLLOW_UPS", "mention")
+    monkeypatch.setenv("QA_PUBLIC_URL", PUBLIC)
+    loaded = Settings()
+    assert loaded.slack.bot_token is not None and loaded.slack.bot_token.get_secret_value() == TOKEN
+    assert loaded.slack.signing_secret is not None and loaded.slack.signing_secret.get_secret_value() == SECRET
+    assert loaded.slack.app_token is not None and loaded.slack.api_base_url == "http://127.0.0.1:9/api/"
+    assert loaded.slack.thread_follow_ups == "mention" and loaded.public_url == PUBLIC
