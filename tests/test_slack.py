@@ -618,6 +618,8 @@ def test_settings_come_from_the_documented_environment(monkeypatch: pytest.Monke
     monkeypatch.setenv("QA_PUBLIC_URL", PUBLIC)
     loaded = Settings()
     assert loaded.slack.bot_token is not None and loaded.slack.bot_token.get_secret_value() == TOKEN
-    assert loaded.slack.signing_secret is not None and loaded.slack.signing_secret.get_secret_value() == SECRET
+    assert (
+        loaded.slack.signing_secret is not None and loaded.slack.signing_secret.get_secret_value() == SECRET
+    )
     assert loaded.slack.app_token is not None and loaded.slack.api_base_url == "http://127.0.0.1:9/api/"
     assert loaded.slack.thread_follow_ups == "mention" and loaded.public_url == PUBLIC
