@@ -95,6 +95,13 @@ def test_titles_cannot_break_out_of_the_link() -> None:
     assert label.startswith("A/B&gt; &lt;!channel&gt;, chars")
 
 
+def test_long_titles_keep_the_character_span_visible() -> None:
+    c = citation(1).model_copy(update={"title": "SEOUL, South Korea — " + "a very long headline " * 10})
+    line = texts(answer_blocks(answer("X [1].", [c]), link))[1].splitlines()[1]
+    label = re.fullmatch(r".*<[^|>]+\|([^>]+)>", line)[1]  # type: ignore[index]
+    assert label.endswith("…, chars 10–28") and len(label) < 90
+
+
 def test_long_quotes_are_trimmed_at_a_word() -> None:
     quote = "word " * 200
     line = texts(answer_blocks(answer("X [1].", [citation(1, quote=quote.strip())]), link, quote_chars=60))[1]

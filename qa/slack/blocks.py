@@ -99,8 +99,8 @@ def _link(url: str, label: str) -> str:
 
 def source_line(citation: Citation, url: str, quote_chars: int) -> str:
     """``*[n]* “quote…” — <link|title, chars a–b>`` for one citation."""
-    where = f"{citation.title or citation.doc_id}, chars {citation.start}–{citation.end}"
-    return f"*[{citation.id}]* “{escape(trim(citation.quote, quote_chars))}” — {_link(url, trim(where, 120))}"
+    where = f"{trim(citation.title or citation.doc_id, 60)}, chars {citation.start}–{citation.end}"
+    return f"*[{citation.id}]* “{escape(trim(citation.quote, quote_chars))}” — {_link(url, where)}"
 
 
 def _pack(lines: list[str], limit: int = SECTION_TEXT_LIMIT) -> list[str]:
