@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -42,6 +42,22 @@ class IndexSettings(BaseModel):
     auto_build: bool = True
 
 
+class SlackSettings(BaseModel):
+    """The Slack bot (``qa.slack``). Absent tokens mean no Slack route at all."""
+
+    bot_token: SecretStr | None = None  # xoxb-…
+    signing_secret: SecretStr | None = None  # verifies HTTP events at POST /slack/events
+    app_token: SecretStr | None = None  # xapp-…: Socket Mode instead of public HTTP (development)
+    api_base_url: str | None = None  # Web API base URL; tests point it at a loopback stand-in
+    # "bot_threads": any reply in a thread the bot has answered in is a follow-up;
+    # "mention": only replies that mention the bot are answered.
+    thread_follow_ups: Literal["bot_threads", "mention"] = "bot_threads"
+    # DMs outside threads use the DM's recent messages (within this window) as history.
+    dm_history_minutes: int = Field(default=30, ge=0)
+    quote_chars: int = Field(default=300, ge=40, le=2000)
+    source_url_template: str = "{public_url}/v1/documents/{doc_id}#start={start}&end={end}"
+
+
 class Settings(BaseSettings):
     """Runtime configuration. Every field can be set as ``QA_<NAME>`` (nested: ``QA_A__B``)."""
 
@@ -59,6 +75,8 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = EmbeddingSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     index: IndexSettings = IndexSettings()
+    public_url: str | None = None  # how users reach this service; default http://{host}:{port}
+    slack: SlackSettings = SlackSettings()
 
 
 @lru_cache

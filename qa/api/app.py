@@ -15,6 +15,7 @@ from qa.api.routes import chat, documents, health, search
 from qa.config import Settings, get_settings
 from qa.errors import QAError
 from qa.pipeline import QAPipeline
+from qa.slack import mount_slack
 
 log = logging.getLogger("qa.api")
 
@@ -49,4 +50,5 @@ def create_app(settings: Settings | None = None, load_pipeline: PipelineLoader |
     install_error_handlers(app)
     for router in (health.router, chat.router, search.router, documents.router):
         app.include_router(router)
+    mount_slack(app, settings)  # POST /slack/events, only when the Slack bot is configured
     return app

@@ -1,0 +1,102 @@
+"""Wiring: the Slack Web API client, ``POST /slack/events``, and Socket Mode, on a FastAPI app."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
+
+from qa.api.errors import error_response
+from qa.config import Settings, SlackSettings
+from qa.slack.bot import SlackBot
+
+log = logging.getLogger("qa.slack")
+
+EVENTS_PATH = "/slack/events"
+
+
+def web_client(slack: SlackSettings) -> AsyncWebClient:
+    """The Web API client: our base URL (a stand-in in tests) and one polite retry on rate limits."""
+    assert slack.bot_token is not None
+    options: dict[str, Any] = {}
+    if slack.api_base_url:
+        options["base_url"] = slack.api_base_url.rstrip("/") + "/"
+    return AsyncWebClient(
+        token=slack.bot_token.get_secret_value(),
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=1),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=1),  # waits for Retry-After
+        ],
+        timeout=15,
+        **options,
+    )
+
+
+def events_router(bot: SlackBot, signing_secret: str) -> APIRouter:
+    """``POST /slack/events``: signature checked here (401 in our error format), then bolt."""
+    verifier = SignatureVerifier(signing_secret)
+    handler = AsyncSlackRequestHandler(bot.app)
+    router = APIRouter(tags=["slack"])
+
+    @router.post(EVENTS_PATH, include_in_schema=False)
+    async def slack_events(request: Request) -> Response:
+        body = await request.body()
+        try:
+            valid = verifier.is_valid_request(body, dict(request.headers))
+        except (ValueError, UnicodeDecodeError):  # a non-numeric timestamp or a body that is not UTF-8
+            valid = False
+        if not valid:
+            return error_response(401, "invalid_signature", "The Slack signature is missing, wrong or stale.")
+        retry = request.headers.get("x-slack-retry-num")
+        if retry:
+            log.info("Slack redelivery #%s (%s)", retry, request.headers.get("x-slack-retry-reason", "?"))
+        return await handler.handle(request)
+
+    return router
+
+
+def install(app: FastAPI, settings: Settings) -> SlackBot:
+    """Attach the bot to ``app``: the HTTP route and/or Socket Mode, plus a drain on shutdown."""
+    slack = settings.slack
+    bot = SlackBot(settings, app.state, web_client(slack))
+    app.state.slack_bot = bot
+    if slack.signing_secret is not None:
+        app.include_router(events_router(bot, slack.signing_secret.get_secret_value()))
+        log.info("Slack events accepted at POST %s", EVENTS_PATH)
+    _wrap_lifespan(app, bot, slack)
+    return bot
+
+
+def _wrap_lifespan(app: FastAPI, bot: SlackBot, slack: SlackSettings) -> None:
+    """Run Socket Mode (when configured) inside the app's own lifespan, and drain answers on exit."""
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(application: Any) -> AsyncIterator[Any]:
+        context: AbstractAsyncContextManager[Any] = inner(application)
+        async with context as state:
+            socket = None
+            if slack.app_token is not None:
+                from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+                socket = AsyncSocketModeHandler(bot.app, slack.app_token.get_secret_value())
+                await socket.connect_async()  # type: ignore[no-untyped-call]
+                log.info("Slack Socket Mode connected")
+            try:
+                yield state
+            finally:
+                if socket is not None:
+                    await socket.close_async()  # type: ignore[no-untyped-call]
+                await bot.drain()
+
+    app.router.lifespan_context = lifespan
