@@ -42,6 +42,21 @@ class IndexSettings(BaseModel):
     auto_build: bool = True
 
 
+class WebSettings(BaseModel):
+    """The chat widget and the full-page chat at ``/`` (a script tag's data-* attributes win)."""
+
+    title: str = Field(default="Ask the article", min_length=1, max_length=80)
+    # Shown before the first question; they should be answerable from the default corpus.
+    starter_questions: list[str] = Field(
+        default_factory=lambda: [
+            "Where did Kim Jong-un travel?",
+            "What did Putin show Kim?",
+            "What could the Kremlin reduce for Kim?",
+        ],
+        max_length=6,
+    )
+
+
 class Settings(BaseSettings):
     """Runtime configuration. Every field can be set as ``QA_<NAME>`` (nested: ``QA_A__B``)."""
 
@@ -59,6 +74,7 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = EmbeddingSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     index: IndexSettings = IndexSettings()
+    web: WebSettings = WebSettings()
 
 
 @lru_cache

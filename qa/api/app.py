@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from qa import __version__
 from qa.api.errors import install_error_handlers
 from qa.api.routes import chat, documents, health, search
+from qa.api.routes import web as web_routes
 from qa.config import Settings, get_settings
 from qa.errors import QAError
 from qa.pipeline import QAPipeline
@@ -49,4 +50,5 @@ def create_app(settings: Settings | None = None, load_pipeline: PipelineLoader |
     install_error_handlers(app)
     for router in (health.router, chat.router, search.router, documents.router):
         app.include_router(router)
+    app.include_router(web_routes.router)
     return app
