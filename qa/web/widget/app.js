@@ -515,6 +515,7 @@ export function mount(script, base) {
     );
     source.hidden = false;
     heading.focus();
+    opener.scrollIntoView({ block: "nearest" }); // the conversation just got shorter
     let shown;
     try {
       const doc = await client.document(citation.doc_id);

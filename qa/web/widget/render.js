@@ -16,7 +16,7 @@ const ICONS = {
   retry: "M1 4v6h6M3.5 15a9 9 0 1 0 2.1-9.4L1 10",
 };
 
-/** `h("button", {class: "x", onclick: f, "aria-label": "Close"}, "text", node)`: never innerHTML. */
+/** `h("button", {class: "x", onclick: f, "aria-label": "Close"}, "text", node)`: strings become text nodes. */
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [name, value] of Object.entries(attrs)) {
