@@ -27,7 +27,8 @@ CHROMIUM_ARGS = [
 # A host page that tries hard to break an embedded widget through CSS, and that has elements
 # named like the widget's own, so a leak of the widget's styles would show on them.
 HOSTILE_CSS = """
-* { font-family: "Comic Sans MS", serif !important; color: rgb(255, 0, 0) !important; line-height: 3 !important; }
+* { font-family: "Comic Sans MS", serif !important; color: rgb(255, 0, 0) !important; }
+* { line-height: 3 !important; }
 button { display: none !important; }
 section, article, p, mark { background: rgb(0, 0, 0) !important; }
 textarea { visibility: hidden !important; }

@@ -19,7 +19,9 @@ from tests.fakes import FakeEmbedder
 
 WIDGET_BUDGET_BYTES = 30 * 1024  # widget.js and everything it loads, gzipped
 _REFERENCE = re.compile(r"""["']((?:\./)?[\w./-]+\.(?:js|css))["']""")
-_HTML_SINKS = re.compile(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function|srcdoc")
+_HTML_SINKS = re.compile(
+    r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function|srcdoc"
+)
 
 
 def widget_files() -> list[Path]:
@@ -98,7 +100,8 @@ def test_widget_files_are_served_for_any_origin(web_client: TestClient) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["/widget/nope.js", "/widget/.hidden.js", "/widget/..%2F..%2Fconfig.py", "/widget/app.py", "/widget/"]
+    "path",
+    ["/widget/nope.js", "/widget/.hidden.js", "/widget/..%2F..%2Fconfig.py", "/widget/app.py", "/widget/"],
 )
 def test_unknown_widget_files_are_json_404s(web_client: TestClient, path: str) -> None:
     response = web_client.get(path)

@@ -42,7 +42,7 @@ XSS_DOC = f"""---
 title: Launch notes {PAYLOAD}
 ---
 Launch notes for the spring rocket programme.
-Launch day 🚀 was loud and bright. The engineers named the secret launch code {PAYLOAD} during the spring test.
+Launch day 🚀 was loud and bright. The engineers named the secret launch code {PAYLOAD} in the spring test.
 The rocket reached an altitude of forty kilometres before the parachute opened.
 """
 
@@ -60,7 +60,9 @@ SHADOW = "document.querySelector('qa-chat').shadowRoot"
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
         yield chromium
         chromium.close()
 
@@ -200,7 +202,8 @@ def test_answer_streams_in_and_a_chip_shows_the_quote_in_context(
         new MutationObserver((records) => {{
           for (const r of records)
             if (r.target.matches && r.target.matches('.msg.bot'))
-              for (const n of r.addedNodes) if (n.matches && n.matches('p.text')) window.renders.push(n.textContent);
+              for (const n of r.addedNodes)
+                if (n.matches && n.matches('p.text')) window.renders.push(n.textContent);
         }}).observe({SHADOW}, {{childList: true, subtree: true}});
         }}"""
     )
@@ -236,7 +239,9 @@ def test_answer_streams_in_and_a_chip_shows_the_quote_in_context(
 
     last = citations[-1]
     link = page.locator("qa-chat .source a.open-doc")
-    expected_href = f"{server.url}documents/{last['doc_id']}#start={last['start']}&end={last['end']}&key=pk_test_widget"
+    expected_href = (
+        f"{server.url}documents/{last['doc_id']}#start={last['start']}&end={last['end']}&key=pk_test_widget"
+    )
     expect(link).to_have_attribute("href", expected_href)
     with page.context.expect_page() as opened:
         link.click()
@@ -291,7 +296,9 @@ def test_keyboard_only(server: LiveServer, page: Page) -> None:
     page.keyboard.press("Enter")
     bot = page.locator("qa-chat article.msg.bot")
     expect(bot).to_have_attribute("data-state", "done")
-    expect(page.locator("qa-chat [aria-live=polite]").first).to_have_text(re.compile("^Answer: It is unknown"))
+    expect(page.locator("qa-chat [aria-live=polite]").first).to_have_text(
+        re.compile("^Answer: It is unknown")
+    )
     assert active(page)["label"] == "Your question", "focus stays in the input while the answer arrives"
 
     for _ in range(8):  # back from the input, past the answer's buttons, to its last citation chip
@@ -308,7 +315,9 @@ def test_keyboard_only(server: LiveServer, page: Page) -> None:
     assert active(page)["label"] == chip_label, "Escape returns focus to the chip"
     page.keyboard.press("Escape")
     expect(page.locator("qa-chat .panel")).to_be_hidden()
-    assert active(page)["text"] == "Ask the article", "Escape closes the panel and returns focus to the launcher"
+    assert active(page)["text"] == "Ask the article", (
+        "Escape closes the panel and returns focus to the launcher"
+    )
     expect(page.locator("qa-chat .launcher")).to_have_attribute("aria-expanded", "false")
 
 
@@ -353,7 +362,9 @@ def test_corpus_and_question_markup_is_shown_as_text(xss_server: LiveServer, pag
 
 
 def test_phone_viewport(server: LiveServer, make_page: Callable[..., Page], shots: Path) -> None:
-    page = make_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, device_scale_factor=2)
+    page = make_page(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, device_scale_factor=2
+    )
     page.goto(server.host_page("plain"))
     launcher = page.locator("qa-chat .launcher")
     launcher.tap()
@@ -380,7 +391,9 @@ def test_phone_viewport(server: LiveServer, make_page: Callable[..., Page], shot
     expect(launcher).to_be_visible()
 
 
-def test_conversation_survives_reload_and_new_conversation_starts_afresh(server: LiveServer, page: Page) -> None:
+def test_conversation_survives_reload_and_new_conversation_starts_afresh(
+    server: LiveServer, page: Page
+) -> None:
     sent: list[dict[str, Any]] = []
     page.on("request", lambda r: sent.append(r.post_data_json) if r.url.endswith("/v1/chat") else None)
     page.goto(server.host_page("plain"))
@@ -403,14 +416,18 @@ def test_conversation_survives_reload_and_new_conversation_starts_afresh(server:
     assert restored.locator("p.text").text_content() == answer_text
     expect(page.locator("qa-chat article.msg.bot").nth(1)).to_have_attribute("data-answerable", "false")
     restored.locator(".chip").first.click()
-    expect(page.locator("qa-chat .source mark")).to_have_text(api_answer(server, ANSWERED)["citations"][0]["quote"])
+    expect(page.locator("qa-chat .source mark")).to_have_text(
+        api_answer(server, ANSWERED)["citations"][0]["quote"]
+    )
 
     page.locator("qa-chat .tool.new").click()
     expect(page.locator("qa-chat article.msg")).to_have_count(0)
     expect(page.locator("qa-chat .starter")).to_have_count(3)
     expect(page.locator("qa-chat .source")).to_be_hidden()
     assert active(page)["label"] == "Your question"
-    assert widget_state(page, server)["messages"] == [] and widget_state(page, server)["conversationId"] is None
+    assert (
+        widget_state(page, server)["messages"] == [] and widget_state(page, server)["conversationId"] is None
+    )
     ask(page, ANSWERED)
     assert "conversation_id" not in sent[-1], "a new conversation does not reuse the old id"
 
@@ -421,8 +438,13 @@ def test_thumbs_send_feedback_and_failures_are_reported(server: LiveServer, page
 
     def feedback(route: Any) -> None:
         request = route.request
-        calls.append({"method": request.method, "auth": request.header_value("authorization"),
-                      "body": request.post_data_json})
+        calls.append(
+            {
+                "method": request.method,
+                "auth": request.header_value("authorization"),
+                "body": request.post_data_json,
+            }
+        )
         reply = replies.pop(0)
         if reply == "abort":
             route.abort("connectionrefused")
@@ -437,13 +459,19 @@ def test_thumbs_send_feedback_and_failures_are_reported(server: LiveServer, page
     bot = ask(page, ANSWERED)
     message_id = widget_state(page, server)["messages"][1]["messageId"]
     assert message_id.startswith("m_")
-    up, down = bot.get_by_role("button", name="Helpful", exact=True), bot.get_by_role("button", name="Not helpful")
+    up, down = (
+        bot.get_by_role("button", name="Helpful", exact=True),
+        bot.get_by_role("button", name="Not helpful"),
+    )
     status = bot.locator(".status")
 
     up.click()
     expect(status).to_have_text("Thanks for the feedback.")
-    assert calls[0] == {"method": "POST", "auth": "Bearer pk_test_widget",
-                        "body": {"message_id": message_id, "rating": "up"}}
+    assert calls[0] == {
+        "method": "POST",
+        "auth": "Bearer pk_test_widget",
+        "body": {"message_id": message_id, "rating": "up"},
+    }
     expect(up).to_have_attribute("aria-pressed", "true")
 
     down.click()
@@ -456,7 +484,11 @@ def test_thumbs_send_feedback_and_failures_are_reported(server: LiveServer, page
     expect(down).to_have_attribute("aria-pressed", "false")
     bot.get_by_role("button", name="Send feedback").click()  # the comment is kept for another try
     expect(status).to_have_text("Thanks for the feedback.")
-    assert calls[2]["body"] == {"message_id": message_id, "rating": "down", "comment": "The second quote is off topic"}
+    assert calls[2]["body"] == {
+        "message_id": message_id,
+        "rating": "down",
+        "comment": "The second quote is off topic",
+    }
     expect(down).to_have_attribute("aria-pressed", "true")
     expect(up).to_have_attribute("aria-pressed", "false")
     expect(bot.locator(".comment")).to_have_count(0)
@@ -470,7 +502,10 @@ def test_thumbs_send_feedback_and_failures_are_reported(server: LiveServer, page
     expect(status).to_have_text("Copied.")
     expected = api_answer(server, ANSWERED)
     sources = "\n".join(f"[{c['id']}] “{c['quote']}” ({c['title']})" for c in expected["citations"])
-    assert page.evaluate("() => navigator.clipboard.readText()") == f"{expected['answer']}\n\nSources:\n{sources}"
+    assert (
+        page.evaluate("() => navigator.clipboard.readText()")
+        == f"{expected['answer']}\n\nSources:\n{sources}"
+    )
 
 
 def test_errors_explain_themselves_and_retry_recovers(server: LiveServer, page: Page) -> None:
@@ -480,7 +515,7 @@ def test_errors_explain_themselves_and_retry_recovers(server: LiveServer, page: 
         if mode["now"] == "429":
             route.fulfill(
                 status=429,
-                headers={"Retry-After": "2"},
+                headers={"Retry-After": "3"},
                 json={"error": {"code": "rate_limited", "message": "Too many requests; slow down."}},
             )
         elif mode["now"] == "down":
@@ -501,14 +536,18 @@ def test_errors_explain_themselves_and_retry_recovers(server: LiveServer, page: 
     expect(bot).to_have_attribute("data-state", "error")
     expect(bot.locator(".error p")).to_have_text("Too many requests; slow down.")
     expect(retry).to_be_disabled()
-    expect(retry).to_have_text(re.compile(r"Retry in [12]s"))
+    expect(retry).to_have_text(re.compile(r"Retry in [123]s"))
     expect(retry).to_be_enabled(timeout=10_000)  # once Retry-After has passed
     expect(retry).to_have_text("Retry")
 
     mode["now"] = "down"
     retry.click()
-    expect(bot.locator(".error p")).to_have_text("Can't reach the server. Check your connection and try again.")
-    expect(page.locator("qa-chat [aria-live=polite]").first).to_have_text(re.compile("^Can't reach the server"))
+    expect(bot.locator(".error p")).to_have_text(
+        "Can't reach the server. Check your connection and try again."
+    )
+    expect(page.locator("qa-chat [aria-live=polite]").first).to_have_text(
+        re.compile("^Can't reach the server")
+    )
 
     mode["now"] = "sse-error"
     bot.locator(".retry").click()
@@ -563,9 +602,15 @@ def test_themes_colour_schemes_and_style_isolation(server: LiveServer, page: Pag
 
 
 def test_starter_questions_from_the_script_tag(server: LiveServer, page: Page) -> None:
-    page.goto(server.host_page("starters", attrs={"data-open": "true", "data-starters": '["Alpha?", "Beta?"]'}))
+    page.goto(
+        server.host_page("starters", attrs={"data-open": "true", "data-starters": '["Alpha?", "Beta?"]'})
+    )
     expect(page.locator("qa-chat .starter")).to_have_text(["Alpha?", "Beta?"])
-    page.goto(server.host_page("pipes", attrs={"data-open": "true", "data-starters": "Who? | What did Putin show Kim?"}))
+    page.goto(
+        server.host_page(
+            "pipes", attrs={"data-open": "true", "data-starters": "Who? | What did Putin show Kim?"}
+        )
+    )
     expect(page.locator("qa-chat .starter")).to_have_text(["Who?", ANSWERED])
     page.locator("qa-chat .starter").nth(1).click()
     expect(page.locator("qa-chat article.msg.bot")).to_have_attribute("data-state", "done")
@@ -579,7 +624,9 @@ def test_embedding_on_another_origin(server: LiveServer, page: Page) -> None:
     bot = ask(page, ANSWERED)
     expect(bot).to_have_attribute("data-state", "done")
     bot.locator(".chip").first.click()
-    expect(page.locator("qa-chat .source mark")).to_have_text(api_answer(server, ANSWERED)["citations"][0]["quote"])
+    expect(page.locator("qa-chat .source mark")).to_have_text(
+        api_answer(server, ANSWERED)["citations"][0]["quote"]
+    )
     api_calls = [r for r in requests if r.method != "OPTIONS"]
     assert {httpx.URL(r.url).path for r in api_calls} == {"/v1/chat", "/v1/documents/kim-russia-visit"}
     for request in api_calls:
