@@ -251,6 +251,7 @@ def test_answer_streams_in_and_a_chip_shows_the_quote_in_context(
     expect(highlight).to_be_focused()
     expect(highlight).to_be_in_viewport()
     expect(reader.locator("h1")).to_have_text(last["title"])
+    save_screenshot(reader, shots / "document-reader.png")
 
     # Everything the widget fetched besides API calls is one of the files the size budget counts.
     budgeted = {"/" + p.relative_to(WEB_DIR).as_posix() for p in widget_files()}
@@ -310,9 +311,11 @@ def test_keyboard_only(server: LiveServer, page: Page) -> None:
     page.keyboard.press("Enter")
     expect(page.locator("qa-chat .source mark")).to_be_visible()
     assert active(page)["id"] == "qa-source-title", "focus moves into the source dialog"
+    expect(page.locator("qa-chat .chip[aria-expanded=true]")).to_have_attribute("aria-label", chip_label)
     page.keyboard.press("Escape")
     expect(page.locator("qa-chat .source")).to_be_hidden()
     assert active(page)["label"] == chip_label, "Escape returns focus to the chip"
+    expect(page.locator("qa-chat .chip[aria-expanded=true]")).to_have_count(0)
     page.keyboard.press("Escape")
     expect(page.locator("qa-chat .panel")).to_be_hidden()
     assert active(page)["text"] == "Ask the article", (
@@ -518,6 +521,9 @@ def test_errors_explain_themselves_and_retry_recovers(server: LiveServer, page: 
                 headers={"Retry-After": "3"},
                 json={"error": {"code": "rate_limited", "message": "Too many requests; slow down."}},
             )
+        elif mode["now"] == "403":  # what a key refused for this origin gets (issue 4)
+            error = {"code": "forbidden", "message": "This site may not use this widget key."}
+            route.fulfill(status=403, json={"error": error})
         elif mode["now"] == "down":
             route.abort("connectionrefused")
         elif mode["now"] == "sse-error":
@@ -540,8 +546,12 @@ def test_errors_explain_themselves_and_retry_recovers(server: LiveServer, page: 
     expect(retry).to_be_enabled(timeout=10_000)  # once Retry-After has passed
     expect(retry).to_have_text("Retry")
 
-    mode["now"] = "down"
+    mode["now"] = "403"
     retry.click()
+    expect(bot.locator(".error p")).to_have_text("This site may not use this widget key.")
+
+    mode["now"] = "down"
+    bot.locator(".retry").click()
     expect(bot.locator(".error p")).to_have_text(
         "Can't reach the server. Check your connection and try again."
     )
@@ -560,7 +570,7 @@ def test_errors_explain_themselves_and_retry_recovers(server: LiveServer, page: 
     expect(page.locator("qa-chat article.msg")).to_have_count(2)  # retried in place, not duplicated
 
 
-def test_themes_colour_schemes_and_style_isolation(server: LiveServer, page: Page) -> None:
+def test_themes_colour_schemes_and_style_isolation(server: LiveServer, page: Page, shots: Path) -> None:
     page.goto(server.host_page("open", attrs={"data-open": "true"}))
     panel = page.locator("qa-chat .panel")
     expect(panel).to_be_visible()  # i.e. styled: the widget stays hidden until its stylesheet is in
@@ -568,6 +578,7 @@ def test_themes_colour_schemes_and_style_isolation(server: LiveServer, page: Pag
     assert style(panel, "background-color") == ["rgb(255, 255, 255)"]
     page.emulate_media(color_scheme="dark")
     assert style(panel, "background-color") == ["rgb(23, 25, 30)"]
+    save_screenshot(page, shots / "widget-dark.png")
 
     page.goto(server.host_page("light", attrs={"data-open": "true", "data-theme": "light"}))
     expect(panel).to_be_visible()

@@ -491,7 +491,9 @@ export function mount(script, base) {
 
   async function openSource(citation, opener) {
     if (!citation) return;
+    if (sourceOpener) sourceOpener.removeAttribute("aria-expanded");
     sourceOpener = opener;
+    opener.setAttribute("aria-expanded", "true");
     const request = ++sourceRequest;
     const heading = h(
       "h3",
@@ -548,6 +550,7 @@ export function mount(script, base) {
     sourceRequest++;
     source.hidden = true;
     source.replaceChildren();
+    if (sourceOpener) sourceOpener.removeAttribute("aria-expanded");
     if (returnFocus && sourceOpener && sourceOpener.isConnected) sourceOpener.focus();
   }
 
