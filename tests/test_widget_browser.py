@@ -665,3 +665,31 @@ def test_full_page_chat_at_root(server: LiveServer, page: Page, shots: Path) -> 
     expect(page.locator("qa-chat .source")).to_be_hidden()
     expect(panel).to_be_visible()  # the full page has nothing to close
     assert console == [], "the page's Content-Security-Policy blocked nothing"
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_axe_finds_no_accessibility_violations(server: LiveServer, page: Page, scheme: str) -> None:
+    """axe-core (bundled by axe-playwright-python) audits the open widget (answer, refusal, chips,
+    source), the document reader and the full-page chat."""
+    axe = pytest.importorskip("axe_playwright_python.sync_playwright").Axe()
+    page.emulate_media(color_scheme=scheme)
+    page.goto(server.host_page("plain", attrs={"data-open": "true"}))
+    ask(page, ANSWERED)
+    ask(page, REFUSED)
+    page.locator("qa-chat .chip").first.click()
+    expect(page.locator("qa-chat .source mark")).to_be_visible()
+    audits = {"widget": axe.run(page, context={"include": [["qa-chat"]]})}
+    with page.context.expect_page() as opened:
+        page.locator("qa-chat .source a.open-doc").click()
+    reader = opened.value
+    expect(reader.locator("#highlight")).to_be_focused()
+    audits["reader"] = axe.run(reader)
+    page.goto(server.url)
+    ask(page, ANSWERED)
+    audits["full page"] = axe.run(page)
+    violations = [
+        f"{where}: {v['id']} ({v['impact']}): {[(n['target'], n['html'][:120]) for n in v['nodes']]}"
+        for where, results in audits.items()
+        for v in results.response["violations"]
+    ]
+    assert violations == []

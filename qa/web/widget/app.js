@@ -69,7 +69,8 @@ export function mount(script, base) {
   stylesheet.addEventListener("error", reveal);
 
   // ---- static structure -----------------------------------------------------------------------
-  const title = h("h2", { id: "qa-title", class: "title" }, text.title);
+  // The full page has no other heading: there the title is the page's h1.
+  const title = h(mode === "page" ? "h1" : "h2", { id: "qa-title", class: "title" }, text.title);
   const live = h("div", { class: "sr-only", role: "status", "aria-live": "polite", "aria-atomic": "true" });
   const list = h("section", { class: "messages", "aria-label": "Conversation", tabindex: "-1" });
   const input = h("textarea", {
@@ -131,7 +132,7 @@ export function mount(script, base) {
       "aria-labelledby": "qa-title",
       hidden: mode === "launcher",
     },
-    h("header", { class: "head" }, title, newButton, closeButton),
+    h("div", { class: "head" }, title, newButton, closeButton),
     list,
     source,
     composer,
@@ -328,7 +329,7 @@ export function mount(script, base) {
       message.answerable === false ? h("p", { class: "badge" }, icon("info"), text.notFound) : null,
       message.text ? h("p", { class: "text" }, answerNodes(message.text, (n) => chip(message, n))) : null,
       message.state === "streaming" && !message.text
-        ? h("p", { class: "typing", "aria-label": "Answering" }, h("span"), h("span"), h("span"))
+        ? h("p", { class: "typing", "aria-hidden": "true" }, h("span"), h("span"), h("span")) // aria-busy says it
         : null,
       message.state === "error" ? failure(message) : null,
       message.state === "done" ? actions(message) : null,
@@ -504,7 +505,7 @@ export function mount(script, base) {
     const body = h("div", { class: "source-body", "aria-busy": "true" }, h("p", { class: "muted" }, "Loading the source…"));
     source.replaceChildren(
       h(
-        "header",
+        "div",
         { class: "source-head" },
         heading,
         h(
