@@ -693,3 +693,41 @@ def test_axe_finds_no_accessibility_violations(server: LiveServer, page: Page, s
         for v in results.response["violations"]
     ]
     assert violations == []
+
+
+def test_rendering_helpers(server: LiveServer, page: Page) -> None:
+    """The offset and paragraph logic, run as the browser runs it (edge cases the corpus lacks)."""
+    page.goto(server.host_page("bare", widget=False))
+    results = page.evaluate(
+        """async (url) => {
+        const r = await import(url);
+        const long = "x ".repeat(400);
+        const text = `${long}Needle sentence.${long}\\nNext line.`;
+        const start = long.length, end = start + "Needle sentence.".length;
+        const clipped = r.passage(text, {start, end, quote: "Needle sentence."});
+        const wrong = r.passage(text, {start: 0, end: 6, quote: "Needle"});
+        const bold = (n) => Object.assign(document.createElement("b"), {textContent: n});
+        const chips = r.answerNodes("A [1] b [12]", bold);
+        return {
+          astral: r.codePointIndexer("a😀b")(2),
+          plain: r.codePointIndexer("abc")(2),
+          middle: r.paragraphBounds("one\\ntwo three\\nfour", 4, 7),
+          first: r.paragraphBounds("one\\ntwo", 0, 3),
+          trailingNewline: r.paragraphBounds("ab\\ncd\\nef", 3, 6),
+          clippedText: clipped.node.textContent, clippedMark: clipped.node.querySelector("mark").textContent,
+          clippedExact: clipped.exact, wrongExact: wrong.exact, wrongMark: wrong.node.textContent,
+          chips: chips.map((n) => n.nodeName + ":" + n.textContent),
+          plainAnswer: r.plainAnswer("Hi [1]. There [2]"),
+        };
+        }""",
+        f"{server.url}widget/render.js",
+    )
+    assert results["astral"] == 3 and results["plain"] == 2
+    assert results["middle"] == [4, 13] and results["first"] == [0, 3]
+    assert results["trailingNewline"] == [3, 5], "a quote ending in its line break keeps to its line"
+    assert results["clippedExact"] is True and results["clippedMark"] == "Needle sentence."
+    text = results["clippedText"]
+    assert text.startswith("…") and text.endswith("…") and len(text) < 800
+    assert results["wrongExact"] is False and results["wrongMark"] == "Needle"
+    assert results["chips"] == ["#text:A ", "B:1", "#text: b ", "B:12"]
+    assert results["plainAnswer"] == "Hi. There"
