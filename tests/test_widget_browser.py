@@ -178,7 +178,7 @@ def save_screenshot(page: Page, path: Path) -> None:
 
 # ---- tests ----------------------------------------------------------------------------------------
 def test_answer_streams_in_and_a_chip_shows_the_quote_in_context(
-    server: LiveServer, page: Page, shots: Path
+    server: LiveServer, real_settings: Settings, page: Page, shots: Path
 ) -> None:
     expected = api_answer(server, ANSWERED)
     citations = expected["citations"]
@@ -193,7 +193,7 @@ def test_answer_streams_in_and_a_chip_shows_the_quote_in_context(
     expect(page.locator("qa-chat .panel")).to_be_visible()
     expect(launcher).to_have_attribute("aria-expanded", "true")
     assert active(page)["label"] == "Your question"
-    expect(page.locator("qa-chat .starter")).to_have_text(Settings().web.starter_questions)
+    expect(page.locator("qa-chat .starter")).to_have_text(real_settings.web.starter_questions)
 
     # Record each rendering of the answer paragraph, to see it grow while the answer streams.
     page.evaluate(
