@@ -388,6 +388,13 @@ def test_phone_viewport(server: LiveServer, make_page: Callable[..., Page], shot
         target = button.bounding_box()
         assert target and target["width"] >= 32 and target["height"] >= 32, "touch targets stay usable"
     save_screenshot(page, shots / "widget-phone.png")
+    expect(panel).to_have_attribute("aria-modal", "true")
+    seen = set()
+    for _ in range(25):  # the full-screen panel keeps keyboard focus inside itself
+        page.keyboard.press("Tab")
+        assert page.evaluate("() => document.activeElement && document.activeElement.localName") == "qa-chat"
+        seen.add(json.dumps(active(page), sort_keys=True))
+    assert len(seen) >= 8, "Tab visits the panel's controls"
     page.locator("qa-chat .source .tool").tap()
     page.locator("qa-chat .tool.close").tap()
     expect(panel).to_be_hidden()

@@ -156,7 +156,23 @@ export function mount(script, base) {
       : null;
   root.append(stylesheet, h("div", { class: "qa" }, panel, launcher));
 
+  // On a phone the open panel covers the page, so it behaves as a modal dialog: Tab cycles inside.
+  const phone = window.matchMedia("(max-width: 520px)");
+  const focusables = () =>
+    Array.from(panel.querySelectorAll("button, textarea, a[href]")).filter(
+      (el) => !el.disabled && el.getClientRects().length > 0,
+    );
   root.addEventListener("keydown", (event) => {
+    if (event.key === "Tab" && mode === "launcher" && !panel.hidden && phone.matches) {
+      const items = focusables();
+      const first = items[0];
+      const last = items[items.length - 1];
+      if (event.shiftKey ? root.activeElement === first : root.activeElement === last) {
+        event.preventDefault();
+        (event.shiftKey ? last : first).focus();
+      }
+      return;
+    }
     if (event.key !== "Escape") return;
     if (!source.hidden) {
       event.preventDefault();
@@ -184,6 +200,7 @@ export function mount(script, base) {
   function setOpen(open, { focus = true } = {}) {
     if (mode !== "launcher") return;
     panel.hidden = !open;
+    panel.setAttribute("aria-modal", String(phone.matches));
     host.dataset.open = String(open);
     launcher.setAttribute("aria-expanded", String(open));
     state.open = open;
