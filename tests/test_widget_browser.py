@@ -576,6 +576,13 @@ def test_errors_explain_themselves_and_retry_recovers(server: LiveServer, page: 
     expect(bot.locator(".chip")).to_have_count(len(api_answer(server, ANSWERED)["citations"]))
     expect(page.locator("qa-chat article.msg")).to_have_count(2)  # retried in place, not duplicated
 
+    page.route("**/v1/documents/**", lambda route: route.abort("connectionrefused"))
+    bot.locator(".chip").first.click()
+    source = page.locator("qa-chat .source")
+    expect(source.locator(".warning")).to_have_text(re.compile("^Couldn't load the document: Can't reach"))
+    expect(source.locator("mark")).to_have_text(api_answer(server, ANSWERED)["citations"][0]["quote"])
+    expect(source.locator("a.open-doc")).to_have_count(0)
+
 
 def test_themes_colour_schemes_and_style_isolation(server: LiveServer, page: Page, shots: Path) -> None:
     page.goto(server.host_page("open", attrs={"data-open": "true"}))
