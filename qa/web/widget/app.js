@@ -535,7 +535,7 @@ export function mount(script, base) {
     );
     source.hidden = false;
     heading.focus();
-    opener.scrollIntoView({ block: "nearest" }); // the conversation just got shorter
+    keepInSight(opener);
     let shown;
     try {
       const doc = await client.document(citation.doc_id);
@@ -561,6 +561,17 @@ export function mount(script, base) {
     }
     replace(body, ...shown);
     body.removeAttribute("aria-busy");
+    keepInSight(opener);
+  }
+
+  // The sheet shortens the conversation: keep the chip that opened it in sight (only the
+  // conversation scrolls, never the host page).
+  function keepInSight(el) {
+    const box = el.getBoundingClientRect();
+    const area = list.getBoundingClientRect();
+    if (box.top < area.top + 8 || box.bottom > area.bottom - 8) {
+      list.scrollTop += box.top - area.top - area.height / 3;
+    }
   }
 
   function closeSource(returnFocus) {
