@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install serve test lint unit bench index clean
+.PHONY: install serve test lint unit bench index clean screenshots
 
 # torch goes in first and pinned: any other torch request would pull a multi-GB CUDA build.
 $(STAMP): pyproject.toml
@@ -31,6 +31,10 @@ lint: install
 
 test: lint
 	$(PY) -m pytest
+
+# Regenerates docs/screenshots/*.png from the real-browser widget tests (needs /usr/bin/chromium).
+screenshots: install
+	QA_SCREENSHOT_DIR=docs/screenshots $(PY) -m pytest -q tests/test_widget_browser.py
 
 bench: install
 	$(PY) benchmarks/run.py

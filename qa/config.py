@@ -58,6 +58,21 @@ class SlackSettings(BaseModel):
     source_url_template: str = "{public_url}/v1/documents/{doc_id}#start={start}&end={end}"
 
 
+class WebSettings(BaseModel):
+    """The chat widget and the full-page chat at ``/`` (a script tag's data-* attributes win)."""
+
+    title: str = Field(default="Ask the article", min_length=1, max_length=80)
+    # Shown before the first question; they should be answerable from the default corpus.
+    starter_questions: list[str] = Field(
+        default_factory=lambda: [
+            "Where did Kim Jong-un travel?",
+            "What did Putin show Kim?",
+            "What could the Kremlin reduce for Kim?",
+        ],
+        max_length=6,
+    )
+
+
 class Settings(BaseSettings):
     """Runtime configuration. Every field can be set as ``QA_<NAME>`` (nested: ``QA_A__B``)."""
 
@@ -77,6 +92,7 @@ class Settings(BaseSettings):
     index: IndexSettings = IndexSettings()
     public_url: str | None = None  # how users reach this service; default http://{host}:{port}
     slack: SlackSettings = SlackSettings()
+    web: WebSettings = WebSettings()
 
 
 @lru_cache

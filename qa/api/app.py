@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from qa import __version__
 from qa.api.errors import install_error_handlers
 from qa.api.routes import chat, documents, health, search
+from qa.api.routes import web as web_routes
 from qa.config import Settings, get_settings
 from qa.errors import QAError
 from qa.pipeline import QAPipeline
@@ -51,4 +52,5 @@ def create_app(settings: Settings | None = None, load_pipeline: PipelineLoader |
     for router in (health.router, chat.router, search.router, documents.router):
         app.include_router(router)
     mount_slack(app, settings)  # POST /slack/events, only when the Slack bot is configured
+    app.include_router(web_routes.router)
     return app

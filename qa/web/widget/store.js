@@ -1,0 +1,38 @@
+// The conversation survives reloads within the tab (sessionStorage), and nothing longer.
+
+const VERSION = 1;
+
+function empty() {
+  return { v: VERSION, conversationId: null, open: false, messages: [] };
+}
+
+function valid(state) {
+  return (
+    state &&
+    state.v === VERSION &&
+    Array.isArray(state.messages) &&
+    state.messages.every((m) => m && (m.role === "user" || m.role === "bot") && typeof m.text === "string")
+  );
+}
+
+export function createStore(base) {
+  const key = `qa-widget:${base}`;
+  return {
+    load() {
+      try {
+        const state = JSON.parse(sessionStorage.getItem(key) || "null");
+        return valid(state) ? state : empty();
+      } catch {
+        return empty(); // storage blocked (privacy settings) or corrupt: start afresh
+      }
+    },
+    save(state) {
+      try {
+        sessionStorage.setItem(key, JSON.stringify({ ...state, v: VERSION }));
+      } catch {
+        // Full or blocked storage only costs persistence across reloads.
+      }
+    },
+    empty,
+  };
+}
