@@ -110,6 +110,7 @@ class Settings(BaseSettings):
     # Server API keys, comma-separated; when any key (or widget key) is set, /v1 needs one.
     api_keys: Annotated[list[SecretStr], NoDecode] = []
     database_url: str = "sqlite:///data/qa.db"
+    database_busy_timeout_s: float = Field(default=5.0, ge=0)  # wait this long for a locked database
     security: SecuritySettings = SecuritySettings()
     observability: ObservabilitySettings = ObservabilitySettings()
 

@@ -102,12 +102,12 @@ class FollowUpExpander:
                     surface[key] = word
         if own:
             # Keep only words the corpus uses near the question's own words, more so the more often.
-            stems = {k: tokenize([surface[k]])[0] for k in weights}
-            together = self._cooccurrence(own, {s for group in stems.values() for s in group})
+            word_stems = {k: tokenize([surface[k]])[0] for k in weights}
+            together = self._cooccurrence(own, {s for group in word_stems.values() for s in group})
             weights = {
-                k: w * math.log1p(max(together[s] for s in stems[k]))
+                k: w * math.log1p(max(together[s] for s in word_stems[k]))
                 for k, w in weights.items()
-                if any(together[s] for s in stems[k])
+                if any(together[s] for s in word_stems[k])
             }
         best = sorted(weights, key=lambda k: (-weights[k], k))[:MAX_TERMS]
         return [surface[k] for k in best]

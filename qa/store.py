@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +27,7 @@ from qa.errors import NotFoundError, StorageError
 from qa.models import Answer, Citation, Turn
 
 T = TypeVar("T")
+log = logging.getLogger("qa.store")
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -320,3 +322,54 @@ class SQLiteStore:
     async def check(self) -> None:
         """Raise ``StorageError`` unless the database answers a trivial query."""
         await self._run(lambda: self._db.execute("SELECT 1").fetchone())
+
+
+class UnavailableStore:
+    """Stands in when the database cannot be opened: every call raises ``StorageError``.
+
+    Surfaces keep working without persistence (chat answers, history is empty) instead of the
+    whole service failing to start because of, say, a read-only volume.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def _fail(self) -> StorageError:
+        return StorageError(f"database unavailable: {self.reason}")
+
+    async def history(self, conversation_id: str) -> list[Turn]:
+        raise self._fail()
+
+    async def record(self, question: str, answer: Answer) -> None:
+        raise self._fail()
+
+    async def conversation(self, conversation_id: str) -> Conversation:
+        raise self._fail()
+
+    async def add_feedback(
+        self, message_id: str, rating: Rating, comment: str | None, source: str
+    ) -> None:
+        raise self._fail()
+
+    async def feedback(self) -> list[FeedbackRecord]:
+        raise self._fail()
+
+    async def check(self) -> None:
+        raise self._fail()
+
+    async def close(self) -> None:
+        return None
+
+
+Store = SQLiteStore | UnavailableStore
+
+
+async def open_store(url: str, history_limit: int, busy_timeout_s: float = 5.0) -> Store:
+    """The SQLite store, or an ``UnavailableStore`` saying why it could not be opened."""
+    store = SQLiteStore(url, busy_timeout_s=busy_timeout_s, history_limit=history_limit)
+    try:
+        return await store.open()
+    except StorageError as exc:
+        await store.close()
+        log.error("conversation storage disabled: %s", exc.message)
+        return UnavailableStore(exc.message)
