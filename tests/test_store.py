@@ -75,7 +75,11 @@ async def test_feedback_needs_a_recorded_answer(tmp_path: Path) -> None:
         await store.add_feedback("m_nope", "up", None, "api")
     [record] = await store.feedback()
     assert (record.message_id, record.rating, record.comment, record.source, record.question) == (
-        "m_1", "down", "wrong quote", "widget", "q",
+        "m_1",
+        "down",
+        "wrong quote",
+        "widget",
+        "q",
     )
     await store.close()
 
