@@ -14,7 +14,7 @@ router = APIRouter(prefix="/v1", tags=["feedback"])
 
 
 class FeedbackRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     message_id: str = Field(max_length=100, pattern=r"^[A-Za-z0-9_\-]+$")
     rating: Rating
