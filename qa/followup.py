@@ -23,12 +23,15 @@ from qa.chunking import Sentence
 from qa.lexical import tokenize
 from qa.models import Turn
 
-# Words that point back into the conversation instead of naming their subject.
+# Words that point back into the conversation instead of naming their subject. "that", "there"
+# and "then" are left out: as in "the frigate that Kim visited" they mostly do not.
 ANAPHORA = frozenset(
     "he him his himself she her hers herself they them their theirs themselves it its itself "
-    "this that these those there then such".split()
+    "this these those".split()
 )
-ELLIPSIS = re.compile(r"^\s*(and|also|what about|how about|why|why not|how so|really)\b", re.IGNORECASE)
+ELLIPSIS = re.compile(
+    r"^\s*(and|also|what about|how about)\b|^\s*(why|why not|how so|really)\s*\??\s*$", re.IGNORECASE
+)
 WORD = re.compile(r"[^\W\d_][\w'’-]*|\d[\w.,]*", re.UNICODE)
 DECAY = 0.5  # weight of a turn relative to the one after it
 MAX_TERMS = 6  # expansion words appended at most

@@ -24,6 +24,8 @@ def user(text: str) -> Turn:
         ("What did they sign?", True),
         ("What did Putin show Kim?", False),
         ("How can technical blueprints be sent?", False),
+        ("Why did Putin show Kim the frigate that he toured?", True),
+        ("Why did Putin show Kim the frigate that was docked?", False),
     ],
 )
 def test_follow_up_detection(question: str, follow_up: bool) -> None:

@@ -230,3 +230,15 @@ def test_questions_are_logged_only_when_enabled(caplog: pytest.LogCaptureFixture
     log_answer(ObservabilitySettings(log_questions=True), "my opted-in question", answer)
     questions = [getattr(r, "question", None) for r in caplog.records]
     assert questions == [None, "my opted-in question"]
+
+
+def test_key_settings_parse_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QA_API_KEYS", " sk_a , sk_b,")
+    monkeypatch.setenv("QA_SECURITY__WIDGET_KEYS", '[{"key": "pk_a", "origins": ["https://a.example"]}]')
+    settings = Settings()
+    assert [k.get_secret_value() for k in settings.api_keys] == ["sk_a", "sk_b"]
+    assert "sk_a" not in repr(settings) and "pk_a" not in repr(settings)
+    assert settings.security.widget_keys[0].origins == ["https://a.example"]
+    monkeypatch.setenv("QA_DATABASE_URL", "postgresql://db/qa")
+    with pytest.raises(ValueError, match="sqlite"):
+        Settings()
