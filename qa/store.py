@@ -151,9 +151,7 @@ class SQLiteStore:
             if version > SCHEMA_VERSION:
                 raise sqlite3.DatabaseError(f"database schema {version} is newer than this program")
             try:
-                conn.executescript(
-                    f"BEGIN IMMEDIATE;{_SCHEMA}PRAGMA user_version={SCHEMA_VERSION};COMMIT;"
-                )
+                conn.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}PRAGMA user_version={SCHEMA_VERSION};COMMIT;")
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
@@ -286,9 +284,7 @@ class SQLiteStore:
 
     # -- FeedbackStore -------------------------------------------------------------------------
 
-    async def add_feedback(
-        self, message_id: str, rating: Rating, comment: str | None, source: str
-    ) -> None:
+    async def add_feedback(self, message_id: str, rating: Rating, comment: str | None, source: str) -> None:
         """Store a rating of one answer; ``NotFoundError`` when no such answer was recorded."""
 
         def write() -> bool:
@@ -346,9 +342,7 @@ class UnavailableStore:
     async def conversation(self, conversation_id: str) -> Conversation:
         raise self._fail()
 
-    async def add_feedback(
-        self, message_id: str, rating: Rating, comment: str | None, source: str
-    ) -> None:
+    async def add_feedback(self, message_id: str, rating: Rating, comment: str | None, source: str) -> None:
         raise self._fail()
 
     async def feedback(self) -> list[FeedbackRecord]:

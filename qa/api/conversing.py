@@ -64,4 +64,3 @@ async def remember(request: Request, settings: Settings, question: str, answer: 
         await get_store(request).record(question.strip(), answer)
     except StorageError as exc:
         _count_store_error(request.app, "record", exc)
-

@@ -90,12 +90,18 @@ class Metrics:
             "qa_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=r
         )
         self.latency = Histogram(
-            "qa_http_request_duration_seconds", "HTTP request duration (SSE: whole stream)",
-            ["method", "route"], buckets=_LATENCY_BUCKETS, registry=r,
+            "qa_http_request_duration_seconds",
+            "HTTP request duration (SSE: whole stream)",
+            ["method", "route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.stage = Histogram(
-            "qa_answer_stage_seconds", "Time per answer stage (retrieval, answer, llm…)",
-            ["stage"], buckets=_LATENCY_BUCKETS, registry=r,
+            "qa_answer_stage_seconds",
+            "Time per answer stage (retrieval, answer, llm…)",
+            ["stage"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.answers = Counter("qa_answers_total", "Answers given", ["mode", "answerable"], registry=r)
         self.refusals = Counter("qa_refusals_total", "Questions the corpus could not answer", registry=r)

@@ -154,16 +154,30 @@ class AccessControlMiddleware:
             elif (number := self._match(bearer, [k for k, _ in self._widget_keys])) is not None:
                 origins = self._widget_keys[number - 1][1]
                 if normalise_origin(headers.get("origin", "")) not in origins:
-                    await self._deny(scope, receive, send, ip, 403, "forbidden",
-                                     "This key may not be used from this origin.")
+                    await self._deny(
+                        scope,
+                        receive,
+                        send,
+                        ip,
+                        403,
+                        "forbidden",
+                        "This key may not be used from this origin.",
+                    )
                     return
                 principal = Principal("widget", f"widget{number}", ip)
             else:
                 await self._deny(scope, receive, send, ip, 401, "unauthorized", "The API key is not valid.")
                 return
         elif self._required:
-            await self._deny(scope, receive, send, ip, 401, "unauthorized",
-                             "An API key is required: send `Authorization: Bearer <key>`.")
+            await self._deny(
+                scope,
+                receive,
+                send,
+                ip,
+                401,
+                "unauthorized",
+                "An API key is required: send `Authorization: Bearer <key>`.",
+            )
             return
         else:
             principal = Principal("anonymous", f"ip:{ip}", ip)
@@ -171,9 +185,7 @@ class AccessControlMiddleware:
         if principal.kind == "server":
             retry = self.limiter.hit(self._per_key, principal.id)
         elif principal.kind == "widget":
-            retry = self.limiter.hit(self._per_widget, principal.id, ip) or self.limiter.hit(
-                self._per_ip, ip
-            )
+            retry = self.limiter.hit(self._per_widget, principal.id, ip) or self.limiter.hit(self._per_ip, ip)
         else:
             retry = self.limiter.hit(self._per_ip, ip)
         if retry is not None:
