@@ -66,6 +66,7 @@ def logging_config(settings: ObservabilitySettings) -> dict[str, Any]:
         "handlers": {
             "default": {
                 "class": "logging.StreamHandler",
+                "level": settings.log_level.upper(),  # also for libraries that set DEBUG themselves
                 "formatter": "default",
                 "filters": ["request_id"],
                 "stream": "ext://sys.stderr",
