@@ -25,6 +25,8 @@ app = typer.Typer(
 )
 index_app = typer.Typer(help="Build and inspect the search index.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
+feedback_app = typer.Typer(help="Reader feedback on answers.", no_args_is_help=True)
+app.add_typer(feedback_app, name="feedback")
 out = Console()
 err = Console(stderr=True)
 
@@ -173,6 +175,8 @@ def serve(
     """Serve the HTTP API (and, when configured, the other surfaces)."""
     import uvicorn
 
+    from qa.api.observability import logging_config
+
     settings = get_settings()
     uvicorn.run(
         "qa.api.app:create_app",
@@ -180,7 +184,26 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         log_level="info",
+        log_config=logging_config(settings.observability),
+        access_log=False,  # ours (qa.access) carries the request id
+        timeout_graceful_shutdown=30,  # SIGTERM: in-flight answers finish, then the store closes
     )
+
+
+@feedback_app.command("export")
+def feedback_export(
+    fmt: Annotated[str, typer.Option("--format", help="csv or jsonl.")] = "jsonl",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File (default: stdout).")] = None,
+) -> None:
+    """Write all feedback, with the question and answer it rates, as CSV or JSON Lines."""
+    from qa.feedback_export import export_feedback
+
+    if fmt not in ("csv", "jsonl"):
+        raise fail("--format must be csv or jsonl.")
+    settings = get_settings()
+    with user_errors():
+        count = export_feedback(settings.database_url, fmt, output)
+    err.print(f"Exported {count} feedback records.", highlight=False)
 
 
 if __name__ == "__main__":

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class ChunkingSettings(BaseModel):
@@ -73,6 +73,36 @@ class WebSettings(BaseModel):
     )
 
 
+class WidgetKey(BaseModel):
+    """A public key for the browser widget, usable only from the listed origins."""
+
+    key: SecretStr
+    origins: list[str] = Field(min_length=1, description="e.g. https://news.example.org")
+
+
+class SecuritySettings(BaseModel):
+    """Access control and abuse limits of the HTTP API (rates in ``limits`` notation)."""
+
+    widget_keys: list[WidgetKey] = []
+    # Origins CORS admits besides those of the widget keys (e.g. a first-party front end).
+    cors_origins: list[str] = []
+    rate_limit_per_ip: str = "120/minute"  # every /v1 call not made with a server key
+    rate_limit_per_key: str = "600/minute"  # per server key (QA_API_KEYS)
+    widget_rate_limit: str = "30/minute"  # per widget key and client IP
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_streams: int = Field(default=64, ge=1)  # concurrent SSE answers, whole process
+    max_streams_per_client: int = Field(default=4, ge=1)
+    stream_send_timeout_s: float = Field(default=30.0, gt=0)  # a stalled reader is dropped
+
+
+class ObservabilitySettings(BaseModel):
+    log_level: str = "INFO"
+    log_json: bool = True
+    # Questions are personal data: logged only when an operator opts in.
+    log_questions: bool = False
+    metrics_enabled: bool = True
+
+
 class Settings(BaseSettings):
     """Runtime configuration. Every field can be set as ``QA_<NAME>`` (nested: ``QA_A__B``)."""
 
@@ -93,6 +123,26 @@ class Settings(BaseSettings):
     public_url: str | None = None  # how users reach this service; default http://{host}:{port}
     slack: SlackSettings = SlackSettings()
     web: WebSettings = WebSettings()
+    # Server API keys, comma-separated; when any key (or widget key) is set, /v1 needs one.
+    api_keys: Annotated[list[SecretStr], NoDecode] = []
+    database_url: str = "sqlite:///data/qa.db"
+    database_busy_timeout_s: float = Field(default=5.0, ge=0)  # wait this long for a locked database
+    security: SecuritySettings = SecuritySettings()
+    observability: ObservabilitySettings = ObservabilitySettings()
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _sqlite_only(cls, value: str) -> str:
+        if not value.startswith("sqlite://"):
+            raise ValueError("only sqlite:///path/to/file.db URLs are supported")
+        return value
 
 
 @lru_cache

@@ -60,3 +60,11 @@ class CorpusError(NotReadyError):
 class ModelMissingError(NotReadyError):
     code = "model_missing"
     public_message = "The embedding model is not installed; see the server log."
+
+
+class StorageError(QAError):
+    """The conversation/feedback database cannot be read or written right now."""
+
+    code = "storage_unavailable"
+    status_code = 503
+    public_message = "Conversation storage is unavailable right now; try again shortly."

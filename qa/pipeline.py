@@ -15,6 +15,7 @@ from qa.config import Settings
 from qa.documents import Document
 from qa.embedding import Embedder, SentenceTransformerEmbedder
 from qa.errors import InvalidInputError, NotFoundError
+from qa.followup import FollowUpExpander
 from qa.index import Progress, SearchIndex, ensure_index
 from qa.models import Answer, SearchHit, Turn
 from qa.retrieval import Retriever
@@ -48,6 +49,7 @@ class QAPipeline:
         self.answerer = ExtractiveAnswerer(
             settings.retrieval.max_answer_sentences, settings.retrieval.answer_margin
         )
+        self.followups = FollowUpExpander(index.sentences)
 
     @classmethod
     def load(
@@ -94,7 +96,7 @@ class QAPipeline:
 
     def retrieval_query(self, question: str, history: list[Turn] | None) -> str:
         """The text to retrieve with: the question, in the context of the conversation."""
-        return question
+        return self.followups.expand(question, history)
 
     def ask(
         self,

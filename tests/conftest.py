@@ -28,6 +28,7 @@ def make_settings(root: Path, **overrides: object) -> Settings:
     if not corpus.exists():
         corpus.mkdir(parents=True)
         shutil.copy(ARTICLE, corpus / ARTICLE.name)
+    overrides.setdefault("database_url", f"sqlite:///{root / 'qa.db'}")  # never the repo's data/
     return Settings(corpus_dir=corpus, index_dir=root / "index", **overrides)  # type: ignore[arg-type]
 
 

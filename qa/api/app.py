@@ -11,12 +11,16 @@ from starlette.concurrency import run_in_threadpool
 
 from qa import __version__
 from qa.api.errors import install_error_handlers
-from qa.api.routes import chat, documents, health, search
+from qa.api.observability import install_observability
+from qa.api.openapi import install_openapi_extras
+from qa.api.routes import chat, conversations, documents, feedback, health, search
 from qa.api.routes import web as web_routes
+from qa.api.security import install_security
 from qa.config import Settings, get_settings
 from qa.errors import QAError
 from qa.pipeline import QAPipeline
 from qa.slack import mount_slack
+from qa.store import open_store
 
 log = logging.getLogger("qa.api")
 
@@ -32,6 +36,9 @@ def create_app(settings: Settings | None = None, load_pipeline: PipelineLoader |
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.pipeline = None
         app.state.startup_error = None
+        app.state.store = await open_store(
+            settings.database_url, settings.max_history_messages, settings.database_busy_timeout_s
+        )
         try:
             app.state.pipeline = await run_in_threadpool(loader, settings)
             log.info("ready: %s documents", len(app.state.pipeline.index.documents))
@@ -40,6 +47,8 @@ def create_app(settings: Settings | None = None, load_pipeline: PipelineLoader |
             app.state.startup_error = exc
             log.error("not ready: %s", exc.message)
         yield
+        # uvicorn has let in-flight requests finish; queued writes complete before the file closes.
+        await app.state.store.close()
 
     app = FastAPI(
         title="Article Q&A",
@@ -53,4 +62,9 @@ def create_app(settings: Settings | None = None, load_pipeline: PipelineLoader |
         app.include_router(router)
     mount_slack(app, settings)  # POST /slack/events, only when the Slack bot is configured
     app.include_router(web_routes.router)
+    for router in (conversations.router, feedback.router):
+        app.include_router(router)
+    install_security(app, settings)
+    install_observability(app, settings)
+    install_openapi_extras(app, settings)
     return app

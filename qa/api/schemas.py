@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from qa.models import SearchHit, Turn
 from qa.pipeline import MAX_SEARCH_RESULTS
 
 
+def _json_integer(value: object) -> object:
+    """What JSON Schema calls an integer: 5 and 5.0, but not "5" or true."""
+    if isinstance(value, bool | str):
+        raise ValueError("must be an integer")
+    return value
+
+
+JsonInteger = Annotated[int, BeforeValidator(_json_integer)]
+
+
 class ChatRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # "true" is not a boolean
 
     message: str = Field(description="The question. 1-2,000 characters after trimming.")
     conversation_id: str | None = Field(default=None, max_length=100, pattern=r"^[A-Za-z0-9_\-]+$")
@@ -21,7 +33,7 @@ class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     query: str
-    k: int = Field(default=5, ge=1, le=MAX_SEARCH_RESULTS)
+    k: JsonInteger = Field(default=5, ge=1, le=MAX_SEARCH_RESULTS)
 
 
 class SearchResponse(BaseModel):

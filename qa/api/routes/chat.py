@@ -6,11 +6,13 @@ import json
 import re
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from qa.api.deps import PipelineDep
+from qa.api.conversing import conversation_history, remember
+from qa.api.deps import PipelineDep, SettingsDep
 from qa.api.schemas import ChatRequest, ErrorResponse
+from qa.api.streams import LimitedEventSourceResponse, claim_stream
 from qa.errors import QAError
 from qa.models import Answer
 
@@ -39,22 +41,35 @@ async def answer_events(answer: Answer) -> AsyncIterator[ServerSentEvent]:
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE when stream"},
         422: {"model": ErrorResponse},
+        429: {"model": ErrorResponse},
         503: {"model": ErrorResponse},
     },
 )
-async def chat(body: ChatRequest, pipeline: PipelineDep) -> Answer | EventSourceResponse:
-    """Answer a question with citations; ``"stream": true`` answers as Server-Sent Events."""
+async def chat(
+    body: ChatRequest, pipeline: PipelineDep, request: Request, settings: SettingsDep
+) -> Answer | EventSourceResponse:
+    """Answer a question with citations; ``"stream": true`` answers as Server-Sent Events.
+
+    With a known ``conversation_id`` and no ``history``, the stored conversation is the history.
+    """
     pipeline.validate_question(body.message)  # bad input is a 4xx JSON error, even when streaming
+    history = await conversation_history(request, settings, body.conversation_id, body.history)
     if not body.stream:
-        return await pipeline.answer(body.message, body.history, body.conversation_id)
+        answer = await pipeline.answer(body.message, history, body.conversation_id)
+        await remember(request, settings, body.message, answer)
+        return answer
+    release = claim_stream(request)  # 429 when too many streams are open
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         try:
-            answer = await pipeline.answer(body.message, body.history, body.conversation_id)
+            answer = await pipeline.answer(body.message, history, body.conversation_id)
         except QAError as exc:
             yield _event("error", {"code": exc.code, "message": exc.client_message})
             return
+        await remember(request, settings, body.message, answer)
         async for event in answer_events(answer):
             yield event
 
-    return EventSourceResponse(events(), ping=15)
+    return LimitedEventSourceResponse(
+        events(), release=release, ping=15, send_timeout=settings.security.stream_send_timeout_s
+    )

@@ -1,0 +1,219 @@
+"""Request ids, structured JSON logs and Prometheus metrics.
+
+* Every response carries ``X-Request-ID`` (the client's, when it is a sane token, else a new one);
+  every log line written while handling the request carries it as ``request_id``.
+* One access-log line per request: method, route template (never the raw path: ids stay out),
+  status, duration. No headers, so no keys; questions only when ``log_questions`` is on.
+* ``/metrics`` (``prometheus-client``, one registry per app): request counts and latency per
+  route, answer stage timings, refusals, LLM fallbacks, storage errors, open SSE streams.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from contextvars import ContextVar
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from qa.config import ObservabilitySettings, Settings
+from qa.models import Answer
+
+request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
+access_log = logging.getLogger("qa.access")
+answer_log = logging.getLogger("qa.answers")
+_SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class RequestIdFilter(logging.Filter):
+    """Stamps each record with the id of the request being handled ("-" outside requests)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
+
+
+def logging_config(settings: ObservabilitySettings) -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` for uvicorn and our loggers: JSON lines on stderr."""
+    formatter: dict[str, Any] = (
+        {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        }
+        if settings.log_json
+        else {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
+    )
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request_id": {"()": RequestIdFilter}},
+        "formatters": {"default": formatter},
+        "handlers": {
+            "default": {
+                "class": "logging.StreamHandler",
+                "level": settings.log_level.upper(),  # also for libraries that set DEBUG themselves
+                "formatter": "default",
+                "filters": ["request_id"],
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"handlers": ["default"], "level": settings.log_level.upper()},
+        "loggers": {
+            "uvicorn": {"level": settings.log_level.upper()},
+            # Our access log replaces uvicorn's (which has no request id).
+            "uvicorn.access": {"level": "WARNING"},
+        },
+    }
+
+
+class Metrics:
+    """The app's Prometheus metrics, in a private registry (several apps may share a process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "qa_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "qa_http_request_duration_seconds",
+            "HTTP request duration (SSE: whole stream)",
+            ["method", "route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.stage = Histogram(
+            "qa_answer_stage_seconds",
+            "Time per answer stage (retrieval, answer, llm…)",
+            ["stage"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.answers = Counter("qa_answers_total", "Answers given", ["mode", "answerable"], registry=r)
+        self.refusals = Counter("qa_refusals_total", "Questions the corpus could not answer", registry=r)
+        self.llm_fallbacks = Counter(
+            "qa_llm_fallbacks_total", "LLM answers replaced by the extractive answer", registry=r
+        )
+        self.store_errors = Counter(
+            "qa_store_errors_total", "Conversation store failures", ["operation"], registry=r
+        )
+        self.streams = Gauge("qa_sse_streams_active", "SSE answers being streamed", registry=r)
+
+    def observe_answer(self, answer: Answer) -> None:
+        for stage, ms in answer.timings_ms.items():
+            self.stage.labels(stage).observe(ms / 1000)
+        self.answers.labels(answer.mode, str(answer.answerable).lower()).inc()
+        if not answer.answerable:
+            self.refusals.inc()
+        # Set by the LLM answerer when it falls back to the extractive answer.
+        if getattr(answer, "fallback_reason", None):
+            self.llm_fallbacks.inc()
+
+
+def get_metrics(app: FastAPI) -> Metrics | None:
+    metrics = getattr(app.state, "metrics", None)
+    return metrics if isinstance(metrics, Metrics) else None
+
+
+def log_answer(settings: ObservabilitySettings, question: str, answer: Answer) -> None:
+    """One line per answer; the question itself only when the operator opted in."""
+    fields: dict[str, Any] = {
+        "conversation_id": answer.conversation_id,
+        "message_id": answer.message_id,
+        "answerable": answer.answerable,
+        "mode": answer.mode,
+        "citations": len(answer.citations),
+        "timings_ms": answer.timings_ms,
+        "question_chars": len(question),
+    }
+    if settings.log_questions:
+        fields["question"] = question
+    answer_log.info("answered", extra=fields)
+
+
+class RequestContextMiddleware:
+    """Request id, access log and HTTP metrics for every request (the outermost middleware)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = Headers(scope=scope).get("x-request-id", "")
+        request_id = incoming if _SANE_ID.match(incoming) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            # The template, never the raw path: bounded label values, no ids in logs.
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope["method"]
+            self.metrics.requests.labels(method, template, str(status)).inc()
+            self.metrics.latency.labels(method, template).observe(elapsed)
+            principal = scope.get("state", {}).get("principal")
+            access_log.info(
+                "request",
+                extra={
+                    "method": method,
+                    "route": template,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                    "client": getattr(principal, "id", None) or "-",
+                },
+            )
+            request_id_var.reset(token)
+
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus exposition format."""
+    metrics = get_metrics(request.app)
+    if metrics is None:
+        return Response(status_code=404)
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def install_observability(app: FastAPI, settings: Settings) -> None:
+    """Metrics on ``app.state.metrics``, ``/metrics``, and the request-context middleware (outermost)."""
+    metrics = Metrics()
+    app.state.metrics = metrics
+    slots = getattr(app.state, "stream_slots", None)
+    if slots is not None:
+        metrics.streams.set_function(lambda: float(slots.active))
+    if settings.observability.metrics_enabled:
+        app.include_router(router)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)

@@ -1,0 +1,25 @@
+"""``GET /v1/conversations/{id}``: a stored conversation, oldest message first."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from qa.api.conversing import StoreDep
+from qa.api.schemas import ErrorResponse
+from qa.store import Conversation
+
+router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
+
+ConversationId = Annotated[str, Path(max_length=100, pattern=r"^[A-Za-z0-9_\-]+$")]
+
+
+@router.get(
+    "/{conversation_id}",
+    response_model=Conversation,
+    responses={404: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+)
+async def get_conversation(conversation_id: ConversationId, store: StoreDep) -> Conversation:
+    """Every question and answer of the conversation, with citations, timings and mode."""
+    return await store.conversation(conversation_id)

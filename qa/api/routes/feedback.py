@@ -1,0 +1,41 @@
+"""``POST /v1/feedback``: a reader's thumbs up or down on one answer."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from qa.api.conversing import StoreDep
+from qa.api.schemas import ErrorResponse
+from qa.api.security import get_principal
+from qa.conversations import Rating
+
+router = APIRouter(prefix="/v1", tags=["feedback"])
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    message_id: str = Field(max_length=100, pattern=r"^[A-Za-z0-9_\-]+$")
+    rating: Rating
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class FeedbackReceipt(BaseModel):
+    message_id: str
+    rating: Rating
+    source: str
+
+
+@router.post(
+    "/feedback",
+    status_code=201,
+    response_model=FeedbackReceipt,
+    responses={404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+)
+async def add_feedback(body: FeedbackRequest, request: Request, store: StoreDep) -> FeedbackReceipt:
+    """Rate an answer by its ``message_id`` (404 when no such answer was recorded)."""
+    source = get_principal(request).source
+    comment = body.comment.strip() if body.comment and body.comment.strip() else None
+    await store.add_feedback(body.message_id, body.rating, comment, source)
+    return FeedbackReceipt(message_id=body.message_id, rating=body.rating, source=source)

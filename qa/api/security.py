@@ -1,0 +1,330 @@
+"""Access control and abuse limits, as pure ASGI middleware (streaming-safe, no BaseHTTPMiddleware).
+
+* Server keys (``QA_API_KEYS``) and widget keys (``QA_SECURITY__WIDGET_KEYS``, each bound to an
+  origin allowlist) as ``Authorization: Bearer <key>``; compared in constant time, never logged.
+  When no key of either kind is configured the API is open (development).
+* Rate limits with the ``limits`` library: per server key, per widget key and client IP (lower),
+  and per client IP for everything not made with a server key. 429 carries ``Retry-After``.
+* Request bodies are capped (413) before the app reads them; concurrent SSE answers are capped
+  per process and per client (429).
+* Security headers on every response; CORS (Starlette's middleware) admits exactly the origins of
+  the widget keys plus ``QA_SECURITY__CORS_ORIGINS``.
+
+The client IP is the socket peer; behind a reverse proxy run uvicorn with ``--proxy-headers
+--forwarded-allow-ips=<proxy>`` so it becomes the real client (uvicorn's, not hand-rolled, parsing).
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from fastapi import FastAPI, Request
+from limits import RateLimitItem, parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from qa.api.errors import error_response
+from qa.config import SecuritySettings, Settings
+
+PrincipalKind = Literal["anonymous", "server", "widget"]
+PROTECTED_PREFIX = "/v1"
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling. ``id`` is safe to log and to key limits by: it never contains a key."""
+
+    kind: PrincipalKind
+    id: str
+    ip: str
+
+    @property
+    def source(self) -> str:
+        """The feedback source this caller's ratings are filed under."""
+        return "widget" if self.kind == "widget" else "api"
+
+
+def get_principal(request: Request) -> Principal:
+    """The caller as identified by the access-control middleware (anonymous outside ``/v1``)."""
+    principal = request.scope.get("state", {}).get("principal")
+    if isinstance(principal, Principal):
+        return principal
+    ip = request.client.host if request.client else "unknown"
+    return Principal("anonymous", f"ip:{ip}", ip)
+
+
+def normalise_origin(origin: str) -> str:
+    return origin.strip().rstrip("/").lower()
+
+
+class RateLimiter:
+    """Moving-window limits in process memory (``limits``); one instance per app."""
+
+    def __init__(self) -> None:
+        self._strategy = MovingWindowRateLimiter(MemoryStorage())
+
+    def hit(self, items: list[RateLimitItem], *identifiers: str) -> int | None:
+        """Count one request; seconds until the caller may retry when over a limit, else None."""
+        for item in items:
+            if not self._strategy.hit(item, *identifiers):
+                reset, _ = self._strategy.get_window_stats(item, *identifiers)
+                return max(1, math.ceil(reset - time.time()))
+        return None
+
+
+class StreamSlots:
+    """Caps concurrent SSE answers, in total and per client. Lives on ``app.state.stream_slots``."""
+
+    def __init__(self, total: int, per_client: int) -> None:
+        self.total = total
+        self.per_client = per_client
+        self.active = 0
+        self._by_client: Counter[str] = Counter()
+
+    def acquire(self, client: str) -> Callable[[], None] | None:
+        """A release function, or None when the limit is reached. Event-loop only, so no lock."""
+        if self.active >= self.total or self._by_client[client] >= self.per_client:
+            return None
+        self.active += 1
+        self._by_client[client] += 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if released:
+                return
+            released = True
+            self.active -= 1
+            self._by_client[client] -= 1
+            if self._by_client[client] <= 0:
+                del self._by_client[client]
+
+        return release
+
+
+class AccessControlMiddleware:
+    """API keys, widget origins and rate limits for every ``/v1`` request."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        security = settings.security
+        self._server_keys = [k.get_secret_value().encode() for k in settings.api_keys]
+        self._widget_keys = [
+            (k.key.get_secret_value().encode(), frozenset(normalise_origin(o) for o in k.origins))
+            for k in security.widget_keys
+        ]
+        self._required = bool(self._server_keys or self._widget_keys)
+        self._per_ip = parse_many(security.rate_limit_per_ip)
+        self._per_key = parse_many(security.rate_limit_per_key)
+        self._per_widget = parse_many(security.widget_rate_limit)
+        self.limiter = RateLimiter()
+
+    @staticmethod
+    def _match(token: bytes, keys: list[bytes]) -> int | None:
+        # Compare against every key, without stopping early, so timing says nothing.
+        found = None
+        for number, key in enumerate(keys, start=1):
+            if hmac.compare_digest(token, key) and found is None:
+                found = number
+        return found
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(PROTECTED_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        ip = scope["client"][0] if scope.get("client") else "unknown"
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        bearer = token.strip().encode() if scheme.lower() == "bearer" and token.strip() else None
+
+        principal: Principal | None = None
+        if bearer is not None:
+            if (number := self._match(bearer, self._server_keys)) is not None:
+                principal = Principal("server", f"key{number}", ip)
+            elif (number := self._match(bearer, [k for k, _ in self._widget_keys])) is not None:
+                origins = self._widget_keys[number - 1][1]
+                if normalise_origin(headers.get("origin", "")) not in origins:
+                    await self._deny(
+                        scope,
+                        receive,
+                        send,
+                        ip,
+                        403,
+                        "forbidden",
+                        "This key may not be used from this origin.",
+                    )
+                    return
+                principal = Principal("widget", f"widget{number}", ip)
+            else:
+                await self._deny(scope, receive, send, ip, 401, "unauthorized", "The API key is not valid.")
+                return
+        elif self._required:
+            await self._deny(
+                scope,
+                receive,
+                send,
+                ip,
+                401,
+                "unauthorized",
+                "An API key is required: send `Authorization: Bearer <key>`.",
+            )
+            return
+        else:
+            principal = Principal("anonymous", f"ip:{ip}", ip)
+
+        if principal.kind == "server":
+            retry = self.limiter.hit(self._per_key, principal.id)
+        elif principal.kind == "widget":
+            retry = self.limiter.hit(self._per_widget, principal.id, ip) or self.limiter.hit(self._per_ip, ip)
+        else:
+            retry = self.limiter.hit(self._per_ip, ip)
+        if retry is not None:
+            await _limited(scope, receive, send, retry)
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
+
+    async def _deny(
+        self, scope: Scope, receive: Receive, send: Send, ip: str, status: int, code: str, message: str
+    ) -> None:
+        # Failed attempts count against the IP, so guessing keys is rate limited too.
+        retry = self.limiter.hit(self._per_ip, ip)
+        if retry is not None:
+            await _limited(scope, receive, send, retry)
+            return
+        response = error_response(status, code, message)
+        if status == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        await response(scope, receive, send)
+
+
+async def _limited(scope: Scope, receive: Receive, send: Send, retry_after: int) -> None:
+    response = error_response(429, "rate_limited", f"Too many requests; retry in {retry_after} s.")
+    response.headers["Retry-After"] = str(retry_after)
+    await response(scope, receive, send)
+
+
+class BodyLimitMiddleware:
+    """Answers 413 for bodies over ``max_bytes``, declared or streamed, before the app reads them."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._too_large(scope, receive, send)
+            return
+        # Bodies are small (JSON questions), so read it whole, bounded, and replay it to the app.
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the client left before sending its body: nobody to answer
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._too_large(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()  # later calls wait for the disconnect, as usual
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(
+            413, "payload_too_large", f"The request body is larger than {self.max_bytes} bytes."
+        )
+        response.headers["Connection"] = "close"
+        await response(scope, receive, send)
+
+
+# Pages we serve build their DOM from our own scripts and call only our API.
+HTML_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
+)
+# FastAPI's interactive docs load their assets from a CDN; they get no CSP rather than a broken page.
+DOCS_PATHS = ("/docs", "/redoc")
+
+
+class SecurityHeadersMiddleware:
+    """Adds hardening headers; a route that sets its own value keeps it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                content_type = headers.get("content-type", "")
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+                if content_type.startswith("text/html") and not path.startswith(DOCS_PATHS):
+                    headers.setdefault("Content-Security-Policy", HTML_CSP)
+                    headers.setdefault("X-Frame-Options", "DENY")
+                    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+                elif "javascript" in content_type:
+                    # The widget script is meant to be embedded by other sites.
+                    headers.setdefault("Cross-Origin-Resource-Policy", "cross-origin")
+                if path.startswith(PROTECTED_PREFIX):
+                    headers.setdefault("Cache-Control", "no-store")
+                if scope.get("scheme") == "https":
+                    headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def allowed_origins(security: SecuritySettings) -> list[str]:
+    origins = {normalise_origin(o) for key in security.widget_keys for o in key.origins}
+    origins.update(normalise_origin(o) for o in security.cors_origins)
+    return sorted(origins)
+
+
+def install_security(app: FastAPI, settings: Settings) -> None:
+    """Register the middleware (innermost first) and the stream limiter on ``app.state``."""
+    security = settings.security
+    app.state.stream_slots = StreamSlots(security.max_streams, security.max_streams_per_client)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=security.max_body_bytes)
+    app.add_middleware(AccessControlMiddleware, settings=settings)
+    app.add_middleware(SecurityHeadersMiddleware)
+    # Outermost of the three, so preflights are answered and errors (401/429) stay readable.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=allowed_origins(security),
+        allow_methods=["GET", "POST"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Last-Event-ID"],
+        expose_headers=["X-Request-ID", "Retry-After"],
+        max_age=600,
+    )

@@ -1,0 +1,123 @@
+"""Follow-up questions without an LLM: weighted query expansion from earlier user turns.
+
+"What did he say about the triad?" cannot be retrieved on its own: "he" names nobody. When a
+question leans on the conversation (a pronoun, or almost no content words of its own), we append
+informative words of the earlier user turns to the retrieval query. Each candidate word is
+weighted by its rarity in the corpus (IDF), by recency (each older turn counts ``DECAY`` times
+less) and by how often the corpus uses it next to the question's own words (a sentence and the
+one before it). A word that never meets the question's words is dropped: for "Who is Chun In-bum?"
+→ "What did he say about the triad?", "Chun" meets "triad" (“… triad …,” Mr. Chun said) and is
+added, "In-bum" does not and would only pull retrieval back to the first question. A question
+that stands on its own is left untouched, so topic switches and the eval set are unaffected.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from functools import cached_property
+
+from qa.chunking import Sentence
+from qa.lexical import tokenize
+from qa.models import Turn
+
+# Words that point back into the conversation instead of naming their subject. "that", "there"
+# and "then" are left out: as in "the frigate that Kim visited" they mostly do not.
+ANAPHORA = frozenset(
+    "he him his himself she her hers herself they them their theirs themselves it its itself "
+    "this these those".split()
+)
+ELLIPSIS = re.compile(
+    r"^\s*(and|also|what about|how about)\b|^\s*(why|why not|how so|really)\s*\??\s*$", re.IGNORECASE
+)
+WORD = re.compile(r"[^\W\d_][\w'’-]*|\d[\w.,]*", re.UNICODE)
+DECAY = 0.5  # weight of a turn relative to the one after it
+MAX_TERMS = 6  # expansion words appended at most
+MAX_TURNS = 3  # earlier user turns considered
+MIN_CONTENT_TERMS = 2  # a question with fewer content words of its own is a follow-up
+
+
+class FollowUpExpander:
+    """Builds the retrieval query for a question in the context of earlier user turns."""
+
+    def __init__(self, sentences: Sequence[Sentence]) -> None:
+        self._sentences = sentences
+
+    @cached_property
+    def _terms(self) -> list[frozenset[str]]:
+        # Built on first use: a service that never sees a follow-up never pays for it.
+        return [frozenset(t) for t in tokenize([s.text for s in self._sentences])]
+
+    @cached_property
+    def _idf(self) -> dict[str, float]:
+        frequency = Counter(t for sentence in self._terms for t in sentence)
+        total = len(self._terms)
+        return {t: math.log(1 + (total - df + 0.5) / (df + 0.5)) for t, df in frequency.items()}
+
+    @cached_property
+    def _windows(self) -> list[frozenset[str]]:
+        """Terms of each sentence with the sentence before it in the same paragraph."""
+        windows = []
+        for i, sentence in enumerate(self._sentences):
+            terms = self._terms[i]
+            if i > 0:
+                before = self._sentences[i - 1]
+                if before.doc_id == sentence.doc_id and before.paragraph == sentence.paragraph:
+                    terms = terms | self._terms[i - 1]
+            windows.append(terms)
+        return windows
+
+    def _cooccurrence(self, own: set[str], candidates: set[str]) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        for window in self._windows:
+            if own & window:
+                counts.update(candidates & window)
+        return counts
+
+    @staticmethod
+    def is_follow_up(question: str) -> bool:
+        """True when the question needs the conversation to be understood."""
+        words = {w.lower().strip("'’") for w in WORD.findall(question)}
+        if words & ANAPHORA or ELLIPSIS.match(question):
+            return True
+        return len(set(tokenize([question])[0])) < MIN_CONTENT_TERMS
+
+    def expansion_terms(self, question: str, history: Sequence[Turn]) -> list[str]:
+        """The earlier turns' words worth adding, best first (surface forms, not stems)."""
+        own = set(tokenize([question])[0])
+        user_turns = [t.content for t in history if t.role == "user"][-MAX_TURNS:]
+        weights: dict[str, float] = {}
+        surface: dict[str, str] = {}
+        for age, text in enumerate(reversed(user_turns)):
+            recency = DECAY**age
+            for word in WORD.findall(text):
+                stems = tokenize([word])[0]
+                # Words the corpus never uses cannot help retrieval; stop words have no stems.
+                known = [s for s in stems if s in self._idf and s not in own]
+                if not known:
+                    continue
+                weight = recency * max(self._idf[s] for s in known)
+                key = word.lower()
+                if weight > weights.get(key, 0.0):
+                    weights[key] = weight
+                    surface[key] = word
+        if own:
+            # Keep only words the corpus uses near the question's own words, more so the more often.
+            word_stems = {k: tokenize([surface[k]])[0] for k in weights}
+            together = self._cooccurrence(own, {s for group in word_stems.values() for s in group})
+            weights = {
+                k: w * math.log1p(max(together[s] for s in word_stems[k]))
+                for k, w in weights.items()
+                if any(together[s] for s in word_stems[k])
+            }
+        best = sorted(weights, key=lambda k: (-weights[k], k))[:MAX_TERMS]
+        return [surface[k] for k in best]
+
+    def expand(self, question: str, history: Sequence[Turn] | None) -> str:
+        """The question, followed by weighted context words when it is a follow-up."""
+        if not history or not self.is_follow_up(question):
+            return question
+        terms = self.expansion_terms(question, history)
+        return f"{question} {' '.join(terms)}" if terms else question

@@ -1,0 +1,128 @@
+"""The SQLite store on a real database file: persistence, restarts, faults."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from qa.errors import NotFoundError, StorageError
+from qa.models import Answer, Citation
+from qa.store import SQLiteStore, UnavailableStore, database_path, open_store
+
+
+def make_answer(conversation: str, message: str, text: str = "It was Russia [1].") -> Answer:
+    citation = Citation(id=1, doc_id="d", quote="Russia", start=3, end=9, score=0.9)
+    return Answer(
+        answer=text,
+        answerable=True,
+        citations=[citation],
+        conversation_id=conversation,
+        message_id=message,
+        timings_ms={"retrieval": 1.5},
+    )
+
+
+def url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def test_database_path_forms() -> None:
+    assert database_path("sqlite:///data/qa.db") == "data/qa.db"
+    assert database_path("sqlite:////abs/qa.db") == "/abs/qa.db"
+    assert database_path("sqlite://") == ":memory:"
+
+
+async def test_record_history_and_survive_restart(tmp_path: Path) -> None:
+    store = await SQLiteStore(url(tmp_path / "qa.db"), history_limit=20).open()
+    await store.record("Where did Kim go?", make_answer("c_1", "m_1"))
+    await store.record("And then?", make_answer("c_1", "m_2", "Vladivostok [1]."))
+    await store.record("Other", make_answer("c_2", "m_3"))
+    await store.close()
+
+    reopened = await SQLiteStore(url(tmp_path / "qa.db"), history_limit=20).open()
+    history = await reopened.history("c_1")
+    assert [(t.role, t.content) for t in history] == [
+        ("user", "Where did Kim go?"),
+        ("assistant", "It was Russia [1]."),
+        ("user", "And then?"),
+        ("assistant", "Vladivostok [1]."),
+    ]
+    conversation = await reopened.conversation("c_1")
+    assert [m.message_id for m in conversation.messages] == ["m_1", "m_2"]
+    assert conversation.messages[0].citations[0].quote == "Russia"
+    assert conversation.messages[0].timings_ms == {"retrieval": 1.5}
+    assert await reopened.history("c_unknown") == []
+    with pytest.raises(NotFoundError):
+        await reopened.conversation("c_unknown")
+    await reopened.close()
+
+
+async def test_history_keeps_only_the_latest_turns(tmp_path: Path) -> None:
+    store = await SQLiteStore(url(tmp_path / "qa.db"), history_limit=3).open()
+    for n in range(4):
+        await store.record(f"q{n}", make_answer("c", f"m{n}", f"a{n} [1]."))
+    assert [t.content for t in await store.history("c")] == ["a2 [1].", "q3", "a3 [1]."]
+    await store.close()
+
+
+async def test_feedback_needs_a_recorded_answer(tmp_path: Path) -> None:
+    store = await SQLiteStore(url(tmp_path / "qa.db")).open()
+    await store.record("q", make_answer("c", "m_1"))
+    await store.add_feedback("m_1", "down", "wrong quote", "widget")
+    with pytest.raises(NotFoundError):
+        await store.add_feedback("m_nope", "up", None, "api")
+    [record] = await store.feedback()
+    assert (record.message_id, record.rating, record.comment, record.source, record.question) == (
+        "m_1",
+        "down",
+        "wrong quote",
+        "widget",
+        "q",
+    )
+    await store.close()
+
+
+async def test_locked_database_is_a_clear_error_and_loses_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "qa.db"
+    store = await SQLiteStore(url(path), busy_timeout_s=0.1).open()
+    await store.record("first", make_answer("c", "m_1"))
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+    try:
+        with pytest.raises(StorageError) as raised:
+            await store.record("second", make_answer("c", "m_2"))
+        assert "locked" in raised.value.message
+        assert raised.value.status_code == 503 and str(path) not in raised.value.client_message
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    await store.record("third", make_answer("c", "m_3"))
+    assert [m.question for m in (await store.conversation("c")).messages] == ["first", "third"]
+    await store.close()
+
+
+async def test_unwritable_location_degrades_to_an_unavailable_store(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the database directory should be")
+    store = await open_store(url(blocker / "qa.db"), history_limit=10)
+    assert isinstance(store, UnavailableStore)
+    with pytest.raises(StorageError):
+        await store.record("q", make_answer("c", "m"))
+    with pytest.raises(StorageError):
+        await store.history("c")
+
+
+async def test_close_finishes_queued_writes(tmp_path: Path) -> None:
+    import asyncio
+
+    store = await SQLiteStore(url(tmp_path / "qa.db")).open()
+    writes = [asyncio.ensure_future(store.record(f"q{n}", make_answer("c", f"m{n}"))) for n in range(50)]
+    await asyncio.sleep(0)  # all queued on the store's thread
+    await store.close()
+    await asyncio.gather(*writes)
+    check = sqlite3.connect(tmp_path / "qa.db")
+    assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert check.execute("SELECT COUNT(*) FROM messages").fetchone() == (50,)
+    check.close()
