@@ -71,6 +71,9 @@ class WebSettings(BaseModel):
         ],
         max_length=6,
     )
+    # The widget key the full-page chat at ``/`` uses when keys are required; it must be a widget
+    # key whose origins include this server's own.
+    page_key: SecretStr | None = None
 
 
 class WidgetKey(BaseModel):

@@ -9,9 +9,14 @@ import time
 from pathlib import Path
 
 import uvicorn
-from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
-from starlette.middleware.cors import CORSMiddleware
+from pydantic import SecretStr
+
+from qa.api.app import PipelineLoader, create_app
+from qa.config import Settings, WidgetKey
+
+WIDGET_KEY = "pk_test_widget"
+SERVER_KEY = "sk_test_server"  # for the tests' own direct API calls
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -38,30 +43,34 @@ textarea { visibility: hidden !important; }
 class LiveServer:
     """The app served by uvicorn on 127.0.0.1 (a free port) in a thread, with test host pages.
 
-    Host pages live under ``/test-host/<name>``. ``cors_origins`` stands in for the origin allowlist
-    the widget keys bring (issue 4) so embedding from another origin can be exercised here.
+    Host pages live under ``/test-host/<name>``. The widget key ``WIDGET_KEY`` is a real widget key
+    of the app, bound to the server's own origin and to ``other_origin`` (the same server reached
+    as localhost), so embedding from another origin goes through the real origin check and CORS.
     """
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, settings: Settings, load_pipeline: PipelineLoader) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.bind(("127.0.0.1", 0))
         self.port: int = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}/"
         self.other_origin = f"http://localhost:{self.port}"
+        key = WidgetKey(key=SecretStr(WIDGET_KEY), origins=[self.url.rstrip("/"), self.other_origin])
+        security = settings.security.model_copy(update={"widget_keys": [key]})
+        web = settings.web.model_copy(update={"page_key": SecretStr(WIDGET_KEY)})
+        update = {"security": security, "web": web, "api_keys": [SecretStr(SERVER_KEY)]}
+        app = create_app(settings.model_copy(update=update), load_pipeline)
+        self.api_headers = {"Authorization": f"Bearer {SERVER_KEY}"}
         self.pages: dict[str, str] = {}
         pages = self.pages
 
         @app.get("/test-host/{name}", include_in_schema=False)
         async def host_page(name: str) -> HTMLResponse:
-            return HTMLResponse(pages[name])
+            # A third-party site has its own (here: no) content policy, not the one our API
+            # middleware gives our own pages.
+            return HTMLResponse(
+                pages[name], headers={"Content-Security-Policy": "default-src * 'unsafe-inline'"}
+            )
 
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=[self.other_origin],
-            allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type"],
-            expose_headers=["Retry-After"],
-        )
         config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
@@ -91,7 +100,7 @@ class LiveServer:
         widget: bool = True,
     ) -> str:
         """Register a page embedding the widget; returns its URL (on ``origin``, default ours)."""
-        attributes = {"data-key": "pk_test_widget", "data-title": "Ask the article", **(attrs or {})}
+        attributes = {"data-key": WIDGET_KEY, "data-title": "Ask the article", **(attrs or {})}
         rendered = " ".join(f'{k}="{html.escape(v)}"' for k, v in attributes.items())
         src = f"{script_origin or self.url.rstrip('/')}/widget.js"
         self.pages[name] = f"""<!doctype html>

@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 import pytest
 
-from qa.api.app import create_app
 from qa.config import Settings
 from qa.embedding import Embedder
 from qa.pipeline import QAPipeline
@@ -69,7 +68,7 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def server(real_settings: Settings, real_pipeline: QAPipeline) -> Iterator[LiveServer]:
-    with LiveServer(create_app(real_settings, lambda _: real_pipeline)) as live:
+    with LiveServer(real_settings, lambda _: real_pipeline) as live:
         yield live
 
 
@@ -80,7 +79,7 @@ def xss_server(tmp_path_factory: pytest.TempPathFactory, real_embedder: Embedder
     settings = make_settings(tmp_path_factory.mktemp("xss"))
     (settings.corpus_dir / "launch-notes.md").write_text(XSS_DOC, encoding="utf-8")
     pipeline = QAPipeline.load(settings, embedder_factory=lambda _: real_embedder)
-    with LiveServer(create_app(settings, lambda _: pipeline)) as live:
+    with LiveServer(settings, lambda _: pipeline) as live:
         yield live
 
 
@@ -127,14 +126,18 @@ def page(make_page: Callable[..., Page]) -> Page:
 
 # ---- helpers --------------------------------------------------------------------------------------
 def api_answer(server: LiveServer, question: str) -> dict[str, Any]:
-    response = httpx.post(f"{server.url}v1/chat", json={"message": question}, timeout=60)
+    response = httpx.post(
+        f"{server.url}v1/chat", json={"message": question}, headers=server.api_headers, timeout=60
+    )
     response.raise_for_status()
     body: dict[str, Any] = response.json()
     return body
 
 
 def api_document(server: LiveServer, doc_id: str) -> dict[str, Any]:
-    body: dict[str, Any] = httpx.get(f"{server.url}v1/documents/{doc_id}", timeout=60).json()
+    body: dict[str, Any] = httpx.get(
+        f"{server.url}v1/documents/{doc_id}", headers=server.api_headers, timeout=60
+    ).json()
     return body
 
 
@@ -745,3 +748,39 @@ def test_rendering_helpers(server: LiveServer, page: Page) -> None:
     assert results["wrongExact"] is False and results["wrongMark"] == "Needle"
     assert results["chips"] == ["#text:A ", "B:1", "#text: b ", "B:12"]
     assert results["plainAnswer"] == "Hi. There"
+
+
+def test_embedding_on_an_origin_the_key_does_not_allow_is_refused(server: LiveServer, page: Page) -> None:
+    """A page on a third origin (another port) is not in the widget key's allowlist."""
+    import http.server
+    import threading
+
+    html_page = server.pages[server.host_page("foreign", attrs={"data-open": "true"}).rsplit("/", 1)[1]]
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            body = html_page.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    foreign = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=foreign.serve_forever, daemon=True)
+    thread.start()
+    try:
+        chat_responses: list[int] = []
+        page.on("response", lambda r: chat_responses.append(r.status) if r.url.endswith("/v1/chat") else None)
+        page.goto(f"http://127.0.0.1:{foreign.server_address[1]}/")
+        bot = ask(page, ANSWERED)
+        expect(bot).to_have_attribute("data-state", "error")
+        expect(bot.locator(".chip")).to_have_count(0)
+        assert 200 not in chat_responses
+    finally:
+        foreign.shutdown()
+        thread.join(timeout=5)
+        foreign.server_close()

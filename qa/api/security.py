@@ -67,6 +67,20 @@ def normalise_origin(origin: str) -> str:
     return origin.strip().rstrip("/").lower()
 
 
+def request_origin(scope: Scope, headers: Headers) -> str:
+    """The page origin a browser request comes from.
+
+    Browsers omit ``Origin`` on same-origin GETs (the widget fetching a document from our own
+    pages), but then mark them ``Sec-Fetch-Site: same-origin``: the origin is our own.
+    """
+    origin = headers.get("origin")
+    if origin:
+        return normalise_origin(origin)
+    if headers.get("sec-fetch-site") == "same-origin" and headers.get("host"):
+        return normalise_origin(f"{scope.get('scheme', 'http')}://{headers['host']}")
+    return ""
+
+
 class RateLimiter:
     """Moving-window limits in process memory (``limits``); one instance per app."""
 
@@ -153,7 +167,7 @@ class AccessControlMiddleware:
                 principal = Principal("server", f"key{number}", ip)
             elif (number := self._match(bearer, [k for k, _ in self._widget_keys])) is not None:
                 origins = self._widget_keys[number - 1][1]
-                if normalise_origin(headers.get("origin", "")) not in origins:
+                if request_origin(scope, headers) not in origins:
                     await self._deny(
                         scope,
                         receive,

@@ -7,11 +7,12 @@ site; it then loads its modules from ``/widget/``.
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
 from fastapi import APIRouter
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from qa.api.deps import SettingsDep
 from qa.errors import NotFoundError
@@ -55,10 +56,15 @@ def _page(name: str) -> FileResponse:
     return FileResponse(WEB_DIR / name, media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)
 
 
-@router.get("/")
-async def chat_page() -> FileResponse:
-    """The full-page chat: the same widget, filling the window."""
-    return _page("index.html")
+@router.get("/", response_model=None)
+async def chat_page(settings: SettingsDep) -> FileResponse | HTMLResponse:
+    """The full-page chat: the same widget, filling the window (with the page key, if any)."""
+    if settings.web.page_key is None:
+        return _page("index.html")
+    key = html.escape(settings.web.page_key.get_secret_value(), quote=True)
+    page = (WEB_DIR / "index.html").read_text(encoding="utf-8")
+    page = page.replace('<script src="widget.js"', f'<script src="widget.js" data-key="{key}"', 1)
+    return HTMLResponse(page, headers=_PAGE_HEADERS)
 
 
 @router.get("/documents/{doc_id}")
