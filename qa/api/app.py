@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from qa import __version__
 from qa.api.errors import install_error_handlers
-from qa.api.routes import chat, documents, health, search
+from qa.api.routes import chat, documents, health, openai_compat, search
 from qa.config import Settings, get_settings
 from qa.errors import QAError
 from qa.pipeline import QAPipeline
@@ -37,7 +37,11 @@ def create_app(settings: Settings | None = None, load_pipeline: PipelineLoader |
             # Stay up so /healthz answers and /readyz explains; questions get a 503.
             app.state.startup_error = exc
             log.error("not ready: %s", exc.message)
-        yield
+        async with AsyncExitStack() as stack:
+            if app.state.pipeline is not None:
+                # LLM mode: one outbound httpx client for the app's lifetime (no-op when unset).
+                await stack.enter_async_context(app.state.pipeline.llm_session())
+            yield
 
     app = FastAPI(
         title="Article Q&A",
@@ -47,6 +51,6 @@ def create_app(settings: Settings | None = None, load_pipeline: PipelineLoader |
     )
     app.dependency_overrides[get_settings] = lambda: settings
     install_error_handlers(app)
-    for router in (health.router, chat.router, search.router, documents.router):
+    for router in (health.router, chat.router, search.router, documents.router, openai_compat.router):
         app.include_router(router)
     return app
