@@ -15,9 +15,10 @@ from pydantic import SecretStr
 
 from qa.answering.generative import Finished, Reset, Started, Token
 from qa.config import Settings
+from qa.eval import evaluate_async, load_items
 from qa.models import Answer, Turn
 from qa.pipeline import QAPipeline
-from tests.conftest import make_settings
+from tests.conftest import DEV_QUESTIONS, make_settings
 from tests.fake_llm import (
     ScriptedLLM,
     completion,
@@ -26,6 +27,7 @@ from tests.fake_llm import (
     number_of,
     pipeline_with_llm,
     prompt_of,
+    sources,
     split_words,
     streamed,
 )
@@ -307,3 +309,17 @@ async def test_llm_session_owns_its_client(settings: Settings, fake_embedder: Fa
         answer = await pipeline.answer(BLUEPRINTS)
     assert pipeline.llm is None
     assert answer.mode == "extractive" and answer.fallback_reason == "connect_error"
+
+
+async def test_eval_measures_the_llm_path(make: Any) -> None:
+    def echo_first_source(payload: dict[str, Any]) -> httpx.Response:
+        number, text = next(iter(sources(payload).items()))
+        return completion(f"{text} [{number}]")
+
+    pipeline = make(ScriptedLLM([echo_first_source]))
+    items = [i for i in load_items(DEV_QUESTIONS) if not i.unanswerable][:3]
+    report = await evaluate_async(pipeline, items)
+    answered = [i for i in report.items if i.answered]
+    assert answered and all(i.mode == "llm" and i.fallback_reason is None for i in answered)
+    metrics = report.metrics()
+    assert metrics["quote_validity"] == 1.0 and metrics["llm_answers"] == len(answered)

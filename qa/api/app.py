@@ -40,7 +40,11 @@ def create_app(settings: Settings | None = None, load_pipeline: PipelineLoader |
         async with AsyncExitStack() as stack:
             if app.state.pipeline is not None:
                 # LLM mode: one outbound httpx client for the app's lifetime (no-op when unset).
-                await stack.enter_async_context(app.state.pipeline.llm_session())
+                try:
+                    await stack.enter_async_context(app.state.pipeline.llm_session())
+                except QAError as exc:  # e.g. broken prompt templates: refuse, but explain
+                    app.state.pipeline, app.state.startup_error = None, exc
+                    log.error("not ready: %s", exc.message)
             yield
 
     app = FastAPI(
