@@ -63,11 +63,17 @@ class PromptSet:
     rewrite: Template
 
     def answer_messages(
-        self, question: str, sentences: Sequence[NumberedSentence], max_sentences: int
+        self,
+        question: str,
+        sentences: Sequence[NumberedSentence],
+        max_sentences: int,
+        system_in_user: bool = False,
     ) -> list[ChatMessage]:
         fenced = [NumberedSentence(s.number, fence(s.text)) for s in sentences]
         system = self.answer_system.render(max_sentences=max_sentences, refusal_token=REFUSAL_TOKEN)
         user = self.answer.render(sentences=fenced, question=fence(question), max_sentences=max_sentences)
+        if system_in_user:
+            return [{"role": "user", "content": f"{system.strip()}\n\n{user.strip()}"}]
         return [{"role": "system", "content": system.strip()}, {"role": "user", "content": user.strip()}]
 
     def rewrite_messages(self, question: str, history: Sequence[Turn]) -> list[ChatMessage]:

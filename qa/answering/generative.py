@@ -211,7 +211,10 @@ class GenerativeAnswerer:
     def _messages(self, prepared: _Prepared) -> list[ChatMessage]:
         numbered = [NumberedSentence(c.number, self._shown_text(c)) for c in prepared.candidates.values()]
         return self._prompts.answer_messages(
-            prepared.question, numbered, self._pipeline.settings.retrieval.max_answer_sentences
+            prepared.question,
+            numbered,
+            self._pipeline.settings.retrieval.max_answer_sentences,
+            self._settings.system_in_user,
         )
 
     @staticmethod
