@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -136,3 +137,11 @@ def pipeline_with_llm(
     client = make_client(configured.llm, transport=httpx.MockTransport(llm))
     pipeline.attach_llm(OpenAICompatibleGenerator(configured.llm, client))
     return pipeline
+
+
+def unused_url() -> str:
+    """A loopback URL nothing listens on (a port the OS just handed out and we let go)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"

@@ -30,6 +30,7 @@ from tests.fake_llm import (
     sources,
     split_words,
     streamed,
+    unused_url,
 )
 from tests.fakes import FakeEmbedder
 
@@ -49,17 +50,21 @@ def assert_verifiable(answer: Answer, pipeline: QAPipeline) -> None:
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> QAPipeline:
+def shared(tmp_path_factory: pytest.TempPathFactory) -> tuple[QAPipeline, FakeEmbedder]:
     """One fake-embedder index for the module; each test gets its own pipeline and LLM on it."""
     embedder = FakeEmbedder()
-    return QAPipeline.load(make_settings(tmp_path_factory.mktemp("llm")), embedder_factory=lambda _: embedder)
+    pipeline = QAPipeline.load(
+        make_settings(tmp_path_factory.mktemp("llm")), embedder_factory=lambda _: embedder
+    )
+    return pipeline, embedder
 
 
 @pytest.fixture
-def make(shared: QAPipeline) -> Any:
+def make(shared: tuple[QAPipeline, FakeEmbedder]) -> Any:
+    base, embedder = shared
+
     def build(llm: Any, **overrides: object) -> QAPipeline:
-        embedder = shared.retriever._embedder
-        return pipeline_with_llm(shared.settings, embedder, llm, shared.index, **overrides)
+        return pipeline_with_llm(base.settings, embedder, llm, base.index, **overrides)
 
     return build
 
@@ -302,7 +307,7 @@ async def test_without_a_base_url_answers_stay_extractive(fake_pipeline: QAPipel
 
 
 async def test_llm_session_owns_its_client(settings: Settings, fake_embedder: FakeEmbedder) -> None:
-    configured = llm_settings(settings, base_url="http://127.0.0.1:9/v1", max_retries=0)
+    configured = llm_settings(settings, base_url=unused_url(), max_retries=0)
     pipeline = QAPipeline.load(configured, embedder_factory=lambda _: fake_embedder)
     async with pipeline.llm_session():
         assert pipeline.llm is not None

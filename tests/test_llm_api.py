@@ -21,6 +21,7 @@ from tests.fake_llm import (
     pipeline_with_llm,
     split_words,
     streamed,
+    unused_url,
 )
 from tests.fakes import FakeEmbedder
 from tests.test_api import sse_events
@@ -103,9 +104,9 @@ def test_bad_input_is_still_a_json_4xx_in_llm_mode(serve: Any) -> None:
 def test_the_app_creates_its_own_client_from_settings(
     settings: Settings, fake_embedder: FakeEmbedder
 ) -> None:
-    # Nothing listens on the discard port: the real httpx client fails to connect, the user
+    # Nothing listens there: the real httpx client fails to connect, the user
     # still gets an answer.
-    configured = llm_settings(settings, base_url="http://127.0.0.1:9/v1", max_retries=1)
+    configured = llm_settings(settings, base_url=unused_url(), max_retries=1)
     app = create_app(configured, lambda s: QAPipeline.load(s, embedder_factory=lambda _: fake_embedder))
     with TestClient(app) as client:
         body = client.post("/v1/chat", json={"message": BLUEPRINTS}).json()

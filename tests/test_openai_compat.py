@@ -18,6 +18,8 @@ from qa.pipeline import QAPipeline
 from tests.fake_llm import ScriptedLLM, completion, number_of, pipeline_with_llm
 from tests.live_server import serving
 
+pytestmark = pytest.mark.integration
+
 BLUEPRINTS = "How can technical blueprints be sent?"
 
 
@@ -53,9 +55,6 @@ def assert_citations_verify(citations: list[dict[str, Any]], url: str) -> None:
     assert citations
     for citation in citations:
         assert text[citation["start"] : citation["end"]] == citation["quote"]
-
-
-pytestmark = pytest.mark.integration
 
 
 def test_models_lists_the_bot(extractive_url: str) -> None:
