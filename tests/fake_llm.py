@@ -69,18 +69,21 @@ def chunk_line(text: str | None, finish_reason: str | None = None) -> bytes:
 
 
 class CutStream(httpx.AsyncByteStream):
-    """Sends some bytes, then the connection drops."""
+    """Sends some bytes, then the connection drops (or, with ``stall``, goes silent past the timeout)."""
 
-    def __init__(self, parts: list[bytes]) -> None:
+    def __init__(self, parts: list[bytes], stall: bool = False) -> None:
         self._parts = parts
+        self._stall = stall
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         for part in self._parts:
             yield part
+        if self._stall:
+            raise httpx.ReadTimeout("no bytes within the read timeout")
         raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
 
 
-def streamed(pieces: list[str], done: bool = True, cut: bool = False) -> httpx.Response:
+def streamed(pieces: list[str], done: bool = True, cut: bool = False, stall: bool = False) -> httpx.Response:
     """An SSE chat-completion stream of ``pieces``; ``done=False`` omits the end, ``cut`` drops it.
 
     A piece starting with ``{`` is sent as a raw (broken) data line instead of a chunk.
@@ -89,8 +92,8 @@ def streamed(pieces: list[str], done: bool = True, cut: bool = False) -> httpx.R
     if done:
         parts += [chunk_line(None, "stop"), b"data: [DONE]\n\n"]
     headers = {"content-type": "text/event-stream"}
-    if cut:
-        return httpx.Response(200, headers=headers, stream=CutStream(parts))
+    if cut or stall:
+        return httpx.Response(200, headers=headers, stream=CutStream(parts, stall))
     return httpx.Response(200, headers=headers, content=b"".join(parts))
 
 

@@ -244,6 +244,7 @@ async def test_streaming_yields_model_tokens_then_the_verified_answer(make: Any)
     [
         (lambda words: streamed(words[:4], done=False, cut=True), "stream_interrupted"),
         (lambda words: streamed(words[:4], done=False), "stream_interrupted"),
+        (lambda words: streamed(words[:4], done=False, stall=True), "stream_timeout"),
         (lambda words: streamed([*words[:4], "{oops"], done=True), "malformed_response"),
     ],
 )
