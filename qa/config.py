@@ -62,7 +62,7 @@ class LLMSettings(BaseModel):
     max_sentences: int = Field(default=8, ge=1, le=40)
     # Share of an answer sentence's new content words that must occur in the sentences it cites.
     min_support: float = Field(default=0.5, ge=0.0, le=1.0)
-    prompts_dir: Path | None = None  # default: the prompts/ directory of this repository
+    prompts_dir: Path | None = None  # default: ./prompts, else the source tree's prompts/
     # Some chat templates drop system messages (Gemma under llama.cpp's "gemma" format):
     # then the instructions go at the top of the user message instead.
     system_in_user: bool = False

@@ -20,6 +20,7 @@ from qa.models import Turn
 
 log = logging.getLogger("qa.prompts")
 
+# The source tree's prompts/; a non-editable install (the Docker image) uses ./prompts instead.
 DEFAULT_PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 # What the model is told to say when the sources do not answer; we detect it exactly.
 REFUSAL_TOKEN = "NOT_IN_SOURCES"
@@ -82,9 +83,15 @@ class PromptSet:
         return [{"role": "user", "content": user.strip()}]
 
 
+def default_prompts_dir() -> Path:
+    """``./prompts`` when the working directory has one (like ``corpus/``), else the source tree's."""
+    local = Path("prompts")
+    return local if local.is_dir() else DEFAULT_PROMPTS_DIR
+
+
 def load_prompts(directory: Path | None = None) -> PromptSet:
     """Load and check every template; raise ``PromptError`` naming what is wrong."""
-    directory = directory or DEFAULT_PROMPTS_DIR
+    directory = directory or default_prompts_dir()
     # Plain text, not HTML: autoescape would mangle quotes; StrictUndefined fails loudly on typos.
     environment = Environment(
         loader=FileSystemLoader(directory),

@@ -65,3 +65,12 @@ def test_a_missing_or_broken_template_is_refused(tmp_path: Path, problem: str) -
     with pytest.raises(PromptError) as caught:
         load_prompts(directory)
     assert caught.value.status_code == 503 and str(directory) not in caught.value.client_message
+
+
+def test_the_working_directory_prompts_win(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A non-editable install (the Docker image) finds prompts/ next to corpus/ in its working directory.
+    directory = copy_prompts(tmp_path)
+    (directory / "rewrite.j2").write_text("LOCAL {{ history }} {{ question }}")
+    monkeypatch.chdir(tmp_path)
+    [message] = load_prompts().rewrite_messages("Why?", [])
+    assert message["content"] == "LOCAL [] Why?"
