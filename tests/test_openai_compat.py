@@ -15,7 +15,7 @@ from qa.api.app import create_app
 from qa.config import Settings
 from qa.embedding import Embedder
 from qa.pipeline import QAPipeline
-from tests.fake_llm import ScriptedLLM, completion, number_of, pipeline_with_llm
+from tests.fake_llm import ScriptedLLM, completion, is_rewrite, number_of, pipeline_with_llm
 from tests.live_server import serving
 
 pytestmark = pytest.mark.integration
@@ -35,6 +35,8 @@ def llm_url(real_settings: Settings, real_embedder: Embedder, real_pipeline: QAP
     """LLM mode (a scripted model over httpx.MockTransport) on its own pipeline, behind uvicorn."""
 
     def reply(payload: dict[str, Any]) -> httpx.Response:
+        if is_rewrite(payload):
+            return completion("How can technical blueprints be sent to North Korea?")
         return completion(
             f"Blueprints for weapons can be dispatched online [{number_of(payload, 'blueprints')}]."
         )
@@ -155,3 +157,17 @@ def test_bad_requests_get_openai_style_4xx(extractive_url: str, messages: list[A
 def test_endpoints_appear_in_the_openapi_schema(fake_client: TestClient) -> None:
     paths = fake_client.get("/openapi.json").json()["paths"]
     assert {"/v1/chat/completions", "/v1/models", "/v1/models/{model_id}"} <= set(paths)
+
+
+def test_a_follow_up_in_llm_mode_is_rewritten_and_answered(llm_url: str) -> None:
+    response = client_for(llm_url).chat.completions.create(
+        model="qa-article-bot",
+        messages=[
+            {"role": "user", "content": "What could Russia hand over to North Korea?"},
+            {"role": "assistant", "content": "Technical blueprints [1].\n\nSources:\n[1] “…”"},
+            {"role": "user", "content": "How could those be sent?"},
+        ],
+    )
+    extra = response.model_extra or {}
+    assert extra["mode"] == "llm" and extra["fallback_reason"] is None
+    assert "dispatched online" in (response.choices[0].message.content or "")
