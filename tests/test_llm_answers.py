@@ -214,6 +214,17 @@ async def test_the_total_budget_bounds_a_slow_model(make: Any) -> None:
     assert answer.mode == "extractive" and answer.fallback_reason == "timeout"
 
 
+async def test_the_total_budget_bounds_a_slow_stream(make: Any) -> None:
+    async def never(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(30)
+        raise AssertionError("the budget should have run out")
+
+    events = await collect(make(never, total_timeout=0.2), BLUEPRINTS)
+    final = events[-1]
+    assert isinstance(final, Finished) and final.answer.fallback_reason == "timeout"
+    assert not any(isinstance(e, Reset) for e in events)
+
+
 async def collect(pipeline: QAPipeline, question: str) -> list[object]:
     return [event async for event in pipeline.answer_stream(question)]
 

@@ -119,7 +119,7 @@ class GenerativeAnswerer:
 
         question = self._pipeline.validate_question(question)
         conversation = conversation_id or new_conversation_id()
-        deadline = time.monotonic() + self._settings.total_timeout
+        deadline = asyncio.get_running_loop().time() + self._settings.total_timeout
         try:
             async with asyncio.timeout(self._settings.total_timeout):
                 prepared = await self._prepare(question, history or [], conversation)
@@ -137,17 +137,24 @@ class GenerativeAnswerer:
         pieces: list[str] = []
         try:
             async with aclosing(self._generator.stream(self._messages(prepared))) as tokens:
-                async for piece in tokens:
+                while True:
+                    # The budget covers waiting for each piece, never the consumer's time between
+                    # them: a timeout scope must not span a ``yield``.
+                    try:
+                        async with asyncio.timeout_at(deadline):
+                            piece = await anext(tokens)
+                    except StopAsyncIteration:
+                        break
                     if not pieces:
                         yield Started(conversation, "llm")
                     pieces.append(piece)
                     yield Token(piece)
-                    if time.monotonic() > deadline:
-                        raise LLMError("timeout", "The model did not finish in time.")
             prepared.timings["llm"] = _elapsed_ms(started)
             answer = self._finish("".join(pieces), prepared, conversation)
         except LLMError as exc:
             answer = await self._fallback(exc.reason, question, history, conversation)
+        except TimeoutError:
+            answer = await self._fallback("timeout", question, history, conversation)
         if answer.mode == "llm":
             yield Finished(answer)
             return
