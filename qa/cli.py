@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -72,6 +73,12 @@ def _load_pipeline(settings: Settings) -> Any:
         return QAPipeline.load(settings, progress=report)
 
 
+async def _answer(pipeline: Any, question: str) -> Any:
+    """One answer through the async entry point, with the configured LLM if there is one."""
+    async with pipeline.llm_session():
+        return await pipeline.answer(question)
+
+
 @index_app.command("build")
 def index_build() -> None:
     """Rebuild the index from the corpus directory (QA_CORPUS_DIR)."""
@@ -112,10 +119,12 @@ def ask(
     """Answer one question from the corpus, with citations."""
     settings = get_settings()
     with user_errors():
-        answer = _load_pipeline(settings).ask(question)
+        answer = asyncio.run(_answer(_load_pipeline(settings), question))
     if as_json:
         sys.stdout.write(answer.model_dump_json(indent=2) + "\n")
         return
+    if answer.fallback_reason:
+        err.print(f"(LLM unavailable: {answer.fallback_reason}; extractive answer)", highlight=False)
     style = "bold" if answer.answerable else "bold yellow"
     out.print(answer.answer, style=style, highlight=False, markup=False)
     for citation in answer.citations:

@@ -106,6 +106,36 @@ class ObservabilitySettings(BaseModel):
     metrics_enabled: bool = True
 
 
+class LLMSettings(BaseModel):
+    """An OpenAI-compatible chat-completions server for generative answers (off when no base_url)."""
+
+    # e.g. https://api.openai.com/v1, http://127.0.0.1:11434/v1 (Ollama), http://127.0.0.1:8080/v1
+    base_url: str | None = None
+    model: str = "gpt-4o-mini"
+    api_key: SecretStr | None = None
+    connect_timeout: float = Field(default=5.0, gt=0)
+    # Longest silence between two bytes of a response (a stream that stalls counts as cut).
+    read_timeout: float = Field(default=60.0, gt=0)
+    # Budget for one whole answer including retries; past it the extractive answer is given.
+    total_timeout: float = Field(default=120.0, gt=0)
+    max_tokens: int = Field(default=400, ge=1, le=8192)
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    max_retries: int = Field(default=2, ge=0, le=10)
+    retry_backoff: float = Field(default=0.5, ge=0.0)  # seconds, doubled on each retry
+    # How many retrieved sentences are numbered and shown to the model.
+    max_sentences: int = Field(default=8, ge=1, le=40)
+    # Share of an answer sentence's new content words that must occur in the sentences it cites.
+    min_support: float = Field(default=0.5, ge=0.0, le=1.0)
+    prompts_dir: Path | None = None  # default: ./prompts, else the source tree's prompts/
+    # Some chat templates drop system messages (Gemma under llama.cpp's "gemma" format):
+    # then the instructions go at the top of the user message instead.
+    system_in_user: bool = False
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.base_url)
+
+
 class Settings(BaseSettings):
     """Runtime configuration. Every field can be set as ``QA_<NAME>`` (nested: ``QA_A__B``)."""
 
@@ -146,6 +176,8 @@ class Settings(BaseSettings):
         if not value.startswith("sqlite://"):
             raise ValueError("only sqlite:///path/to/file.db URLs are supported")
         return value
+
+    llm: LLMSettings = LLMSettings()
 
 
 @lru_cache

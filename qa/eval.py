@@ -6,7 +6,9 @@ or ``{"id", "q", "unanswerable": true}``.
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -37,6 +39,9 @@ class ItemResult:
     citations: int
     top_score: float | None
     answer: str
+    mode: str = "extractive"
+    fallback_reason: str | None = None
+    unsupported_sentences: int = 0
 
 
 @dataclass
@@ -61,10 +66,20 @@ class EvalReport:
             "unanswerable_total": len(unanswerable),
             "false_refusals": sum(not i.answered for i in answerable),
             "quote_validity": _share(sum(i.valid_quotes for i in self.items), citations),
+            "llm_answers": sum(i.mode == "llm" for i in self.items),
+            "llm_fallbacks": sum(i.fallback_reason is not None for i in self.items),
+            "unsupported_sentences_removed": sum(i.unsupported_sentences for i in self.items),
         }
 
+    def fallback_reasons(self) -> dict[str, int]:
+        return dict(Counter(i.fallback_reason for i in self.items if i.fallback_reason))
+
     def to_json(self) -> dict[str, object]:
-        return {"metrics": self.metrics(), "items": [asdict(i) for i in self.items]}
+        return {
+            "metrics": self.metrics(),
+            "fallback_reasons": self.fallback_reasons(),
+            "items": [asdict(i) for i in self.items],
+        }
 
 
 def _share(part: int, whole: int) -> float:
@@ -129,13 +144,22 @@ def score_item(pipeline: QAPipeline, item: EvalItem, answer: Answer) -> ItemResu
         citations=len(answer.citations),
         top_score=round(ranked[0].score, 4) if ranked else None,
         answer=answer.answer,
+        mode=answer.mode,
+        fallback_reason=answer.fallback_reason,
+        unsupported_sentences=len(answer.unsupported_sentences),
     )
 
 
 def evaluate(pipeline: QAPipeline, items: list[EvalItem]) -> EvalReport:
+    """Score every item through ``pipeline.answer``: LLM mode is what gets measured when configured."""
+    return asyncio.run(evaluate_async(pipeline, items))
+
+
+async def evaluate_async(pipeline: QAPipeline, items: list[EvalItem]) -> EvalReport:
     report = EvalReport()
-    for item in items:
-        report.items.append(score_item(pipeline, item, pipeline.ask(item.q)))
+    async with pipeline.llm_session():
+        for item in items:
+            report.items.append(score_item(pipeline, item, await pipeline.answer(item.q)))
     return report
 
 

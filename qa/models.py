@@ -28,6 +28,13 @@ class Answer(BaseModel):
     message_id: str = Field(description="Identifies this answer, e.g. for feedback.")
     mode: Literal["extractive", "llm"] = "extractive"
     timings_ms: dict[str, float] = Field(default_factory=dict)
+    fallback_reason: str | None = Field(
+        default=None, description="Why an LLM answer was replaced by the extractive one (LLM mode only)."
+    )
+    unsupported_sentences: list[str] = Field(
+        default_factory=list,
+        description="Sentences the LLM wrote that no given source backed; removed from the answer.",
+    )
 
 
 class Turn(BaseModel):

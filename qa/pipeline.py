@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 from starlette.concurrency import run_in_threadpool
 
 from qa.answering.citations import verify_citations
 from qa.answering.extractive import ExtractiveAnswerer
+from qa.answering.generative import GenerativeAnswerer, StreamEvent, replay
+from qa.answering.llm import ChatGenerator, OpenAICompatibleGenerator, make_client
 from qa.config import Settings
 from qa.documents import Document
 from qa.embedding import Embedder, SentenceTransformerEmbedder
@@ -18,6 +20,7 @@ from qa.errors import InvalidInputError, NotFoundError
 from qa.followup import FollowUpExpander
 from qa.index import Progress, SearchIndex, ensure_index
 from qa.models import Answer, SearchHit, Turn
+from qa.prompts import PromptSet, load_prompts
 from qa.retrieval import Retriever
 
 MAX_SEARCH_RESULTS = 50
@@ -50,6 +53,8 @@ class QAPipeline:
             settings.retrieval.max_answer_sentences, settings.retrieval.answer_margin
         )
         self.followups = FollowUpExpander(index.sentences)
+        # Set while an LLM is attached (``llm_session`` / ``attach_llm``); None = extractive only.
+        self.llm: GenerativeAnswerer | None = None
 
     @classmethod
     def load(
@@ -92,7 +97,46 @@ class QAPipeline:
         conversation_id: str | None = None,
     ) -> Answer:
         """The entry point for every surface (HTTP, widget, Slack, CLI)."""
+        if self.llm is not None:
+            return await self.llm.answer(question, history, conversation_id)
         return await run_in_threadpool(self.ask, question, history, conversation_id)
+
+    async def answer_stream(
+        self,
+        question: str,
+        history: list[Turn] | None = None,
+        conversation_id: str | None = None,
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """``answer`` as events: started, tokens, (reset,) finished with the verified ``Answer``."""
+        if self.llm is not None:
+            async for event in self.llm.stream(question, history, conversation_id):
+                yield event
+            return
+        async for event in replay(await self.answer(question, history, conversation_id)):
+            yield event
+
+    def attach_llm(self, generator: ChatGenerator, prompts: PromptSet | None = None) -> None:
+        """Answer with ``generator`` from now on (prompts default to the configured templates)."""
+        prompts = prompts or load_prompts(self.settings.llm.prompts_dir)
+        self.llm = GenerativeAnswerer(self, generator, prompts)
+
+    @asynccontextmanager
+    async def llm_session(self) -> AsyncIterator[None]:
+        """While open, answer through the configured LLM (no-op if none is set or one is attached).
+
+        The one ``httpx.AsyncClient`` lives exactly as long as the session, inside the event loop
+        that uses it (the app lifespan, or ``asyncio.run`` in the CLI).
+        """
+        if self.llm is not None or not self.settings.llm.enabled:
+            yield
+            return
+        prompts = load_prompts(self.settings.llm.prompts_dir)  # bad templates fail at start-up
+        async with make_client(self.settings.llm) as client:
+            self.attach_llm(OpenAICompatibleGenerator(self.settings.llm, client), prompts)
+            try:
+                yield
+            finally:
+                self.llm = None
 
     def retrieval_query(self, question: str, history: list[Turn] | None) -> str:
         """The text to retrieve with: the question, in the context of the conversation."""

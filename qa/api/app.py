@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
@@ -13,7 +13,7 @@ from qa import __version__
 from qa.api.errors import install_error_handlers
 from qa.api.observability import install_observability
 from qa.api.openapi import install_openapi_extras
-from qa.api.routes import chat, conversations, documents, feedback, health, search
+from qa.api.routes import chat, conversations, documents, feedback, health, openai_compat, search
 from qa.api.routes import web as web_routes
 from qa.api.security import install_security
 from qa.config import Settings, get_settings
@@ -46,7 +46,15 @@ def create_app(settings: Settings | None = None, load_pipeline: PipelineLoader |
             # Stay up so /healthz answers and /readyz explains; questions get a 503.
             app.state.startup_error = exc
             log.error("not ready: %s", exc.message)
-        yield
+        async with AsyncExitStack() as stack:
+            if app.state.pipeline is not None:
+                # LLM mode: one outbound httpx client for the app's lifetime (no-op when unset).
+                try:
+                    await stack.enter_async_context(app.state.pipeline.llm_session())
+                except QAError as exc:  # e.g. broken prompt templates: refuse, but explain
+                    app.state.pipeline, app.state.startup_error = None, exc
+                    log.error("not ready: %s", exc.message)
+            yield
         # uvicorn has let in-flight requests finish; queued writes complete before the file closes.
         await app.state.store.close()
 
@@ -58,7 +66,7 @@ def create_app(settings: Settings | None = None, load_pipeline: PipelineLoader |
     )
     app.dependency_overrides[get_settings] = lambda: settings
     install_error_handlers(app)
-    for router in (health.router, chat.router, search.router, documents.router):
+    for router in (health.router, chat.router, search.router, documents.router, openai_compat.router):
         app.include_router(router)
     mount_slack(app, settings)  # POST /slack/events, only when the Slack bot is configured
     app.include_router(web_routes.router)

@@ -1,0 +1,212 @@
+"""An OpenAI-compatible surface: ``POST /v1/chat/completions`` and ``GET /v1/models``.
+
+Existing chat front ends and SDKs can talk to the bot unchanged. The last user message is the
+question and earlier user/assistant messages are the history; system messages from the client
+are ignored (the corpus rules are not negotiable per request). The assistant message carries
+the answer with ``[n]`` markers and a "Sources" footnote list; the structured citations ride
+along on the message (non-streaming) and on the final chunk (streaming).
+
+Streaming sends the *verified* answer: an OpenAI client cannot take back text it was sent, so
+the answer is checked first and then streamed a sentence at a time, ending with ``data: [DONE]``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from qa.answering.generative import PIECE
+from qa.api.deps import PipelineDep, SettingsDep
+from qa.api.schemas import ErrorResponse
+from qa.errors import InvalidInputError, NotFoundError
+from qa.models import Answer, Citation, Turn
+
+router = APIRouter(prefix="/v1", tags=["openai-compatible"])
+
+SERVED_MODEL = "qa-article-bot"
+SOURCES_HEADING = "Sources:"
+_MAX_TURN_CHARS = 20_000  # Turn.content's limit
+
+
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    text: str | None = None
+
+
+class ChatMessageIn(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[ContentPart] | None = None
+
+
+class ChatCompletionRequest(BaseModel):
+    # Sampling options (temperature, top_p, …) are accepted and ignored: answers are grounded.
+    model_config = ConfigDict(extra="allow")
+
+    model: str | None = None
+    messages: list[ChatMessageIn] = Field(min_length=1, max_length=100)
+    stream: bool = False
+    conversation_id: str | None = Field(default=None, max_length=100, pattern=r"^[A-Za-z0-9_\-]+$")
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+    citations: list[Citation]
+
+
+class Choice(BaseModel):
+    index: int = 0
+    message: AssistantMessage
+    finish_reason: Literal["stop"] = "stop"
+
+
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[Choice]
+    # Extras beyond OpenAI's schema (clients ignore what they do not know).
+    conversation_id: str
+    answerable: bool
+    mode: str
+    fallback_reason: str | None = None
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int = 0
+    owned_by: str = "qa-article-bot"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+def _text(message: ChatMessageIn) -> str:
+    if message.content is None:
+        return ""
+    if isinstance(message.content, str):
+        return message.content
+    if any(part.type != "text" for part in message.content):
+        raise InvalidInputError("Only text content is supported.")
+    return "".join(part.text or "" for part in message.content)
+
+
+def _without_footnotes(text: str) -> str:
+    """Our own earlier replies, minus the Sources list (it is noise for follow-up questions)."""
+    return text.split(f"\n\n{SOURCES_HEADING}\n", 1)[0]
+
+
+def split_messages(messages: list[ChatMessageIn], max_history: int) -> tuple[str, list[Turn]]:
+    """The question (the last message, which must be the user's) and the earlier turns."""
+    last = messages[-1]
+    if last.role != "user":
+        raise InvalidInputError("The last message must have the role 'user'.")
+    history = [
+        Turn(role=m.role, content=_without_footnotes(_text(m))[:_MAX_TURN_CHARS])
+        for m in messages[:-1]
+        if m.role in ("user", "assistant") and _text(m).strip()
+    ]
+    return _text(last), history[-max_history:] if max_history else []
+
+
+def with_footnotes(answer: Answer) -> str:
+    """The answer text, then one footnote per citation quoting the exact source span."""
+    if not answer.citations:
+        return answer.answer
+    lines = [
+        f"[{c.id}] “{c.quote}” ({c.title or c.doc_id}, characters {c.start}–{c.end})"
+        for c in answer.citations
+    ]
+    return f"{answer.answer}\n\n{SOURCES_HEADING}\n" + "\n".join(lines)
+
+
+def _extras(answer: Answer) -> dict[str, Any]:
+    return {
+        "conversation_id": answer.conversation_id,
+        "answerable": answer.answerable,
+        "mode": answer.mode,
+        "fallback_reason": answer.fallback_reason,
+    }
+
+
+def _chunk(completion_id: str, created: int, delta: dict[str, Any], **extra: Any) -> ServerSentEvent:
+    finish_reason = extra.pop("finish_reason", None)
+    body = {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": SERVED_MODEL,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+        **extra,
+    }
+    return ServerSentEvent(data=json.dumps(body, ensure_ascii=False))
+
+
+async def completion_chunks(answer: Answer) -> AsyncIterator[ServerSentEvent]:
+    """role, the answer a sentence at a time, the footnotes, a final chunk with citations, [DONE]."""
+    completion_id, created = f"chatcmpl-{answer.message_id}", int(time.time())
+    yield _chunk(completion_id, created, {"role": "assistant", "content": ""})
+    for piece in PIECE.findall(answer.answer):
+        yield _chunk(completion_id, created, {"content": piece})
+    footnotes = with_footnotes(answer)[len(answer.answer) :]
+    if footnotes:
+        yield _chunk(completion_id, created, {"content": footnotes})
+    citations = [c.model_dump() for c in answer.citations]
+    yield _chunk(completion_id, created, {}, finish_reason="stop", citations=citations, **_extras(answer))
+    yield ServerSentEvent(data="[DONE]")
+
+
+@router.post(
+    "/chat/completions",
+    response_model=ChatCompletion,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "JSON, or chunks when stream"},
+        422: {"model": ErrorResponse},
+        503: {"model": ErrorResponse},
+    },
+)
+async def chat_completions(
+    body: ChatCompletionRequest, pipeline: PipelineDep, settings: SettingsDep
+) -> ChatCompletion | EventSourceResponse:
+    """OpenAI's chat completions API over the corpus: cited answers, streaming included."""
+    question, history = split_messages(body.messages, settings.max_history_messages)
+    pipeline.validate_question(question)
+    # Answer before streaming starts, so bad input and outages are plain JSON errors.
+    answer = await pipeline.answer(question, history, body.conversation_id)
+    if body.stream:
+        return EventSourceResponse(completion_chunks(answer), sep="\n")
+    return ChatCompletion(
+        id=f"chatcmpl-{answer.message_id}",
+        created=int(time.time()),
+        model=SERVED_MODEL,
+        choices=[
+            Choice(message=AssistantMessage(content=with_footnotes(answer), citations=answer.citations))
+        ],
+        **_extras(answer),
+    )
+
+
+@router.get("/models", response_model=ModelList)
+async def list_models() -> ModelList:
+    return ModelList(data=[ModelCard(id=SERVED_MODEL)])
+
+
+@router.get("/models/{model_id}", response_model=ModelCard, responses={404: {"model": ErrorResponse}})
+async def get_model(model_id: str) -> ModelCard:
+    if model_id != SERVED_MODEL:
+        raise NotFoundError(f"No model {model_id!r}; this server offers {SERVED_MODEL!r}.")
+    return ModelCard(id=SERVED_MODEL)
