@@ -18,6 +18,7 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from schemathesis.config import SchemathesisConfig
 from schemathesis.python import asgi
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from qa.api.app import create_app
 from qa.config import SecuritySettings
@@ -64,4 +65,9 @@ def cleanup() -> Iterator[None]:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 def test_api_conforms_to_its_schema(case: schemathesis.Case) -> None:
-    case.call_and_validate()
+    if case.operation.path == "/v1/chat/completions":
+        # Like OpenAI's own API, a schema-valid conversation can still be unanswerable (e.g. it
+        # does not end with a user message): that is a 422 with a reason, checked elsewhere.
+        case.call_and_validate(excluded_checks=[positive_data_acceptance])
+    else:
+        case.call_and_validate()

@@ -162,7 +162,10 @@ class AccessControlMiddleware:
         bearer = token.strip().encode() if scheme.lower() == "bearer" and token.strip() else None
 
         principal: Principal | None = None
-        if bearer is not None:
+        if not self._required:
+            # An open service ignores whatever key a client sends (OpenAI SDKs always send one).
+            principal = Principal("anonymous", f"ip:{ip}", ip)
+        elif bearer is not None:
             if (number := self._match(bearer, self._server_keys)) is not None:
                 principal = Principal("server", f"key{number}", ip)
             elif (number := self._match(bearer, [k for k, _ in self._widget_keys])) is not None:
@@ -182,7 +185,7 @@ class AccessControlMiddleware:
             else:
                 await self._deny(scope, receive, send, ip, 401, "unauthorized", "The API key is not valid.")
                 return
-        elif self._required:
+        else:
             await self._deny(
                 scope,
                 receive,
@@ -193,8 +196,6 @@ class AccessControlMiddleware:
                 "An API key is required: send `Authorization: Bearer <key>`.",
             )
             return
-        else:
-            principal = Principal("anonymous", f"ip:{ip}", ip)
 
         if principal.kind == "server":
             retry = self.limiter.hit(self._per_key, principal.id)
