@@ -73,12 +73,12 @@ def _load_pipeline(settings: Settings) -> Any:
 @index_app.command("build")
 def index_build() -> None:
     """Rebuild the index from the corpus directory (QA_CORPUS_DIR)."""
-    from qa.embedding import SentenceTransformerEmbedder
+    from qa.embedding import make_embedder
     from qa.index import build_index, read_manifest
 
     settings = get_settings()
     with user_errors():
-        embedder = SentenceTransformerEmbedder(settings.embedding)
+        embedder = make_embedder(settings)
         with progress_bar() as report:
             path = build_index(settings, embedder, report) if report else build_index(settings, embedder)
         counts = read_manifest(settings.index_dir)["counts"]

@@ -22,8 +22,15 @@ class EmbeddingSettings(BaseModel):
 
     model_path: Path | None = None
     model_id: str = "all-MiniLM-L6-v2"
-    backend: Literal["torch", "onnx"] = "torch"
+    backend: Literal["torch", "onnx"] = "onnx"  # ONNX Runtime: ~2x faster per query, same vectors
     batch_size: int = Field(default=64, ge=1)
+    # ONNX export level (optimum): "O2" adds transformer fusions, exact maths; "O3" approximates GELU.
+    onnx_optimization: Literal["none", "O1", "O2", "O3"] = "O2"
+    # Intra-op threads per embedding call (0 = library default). One is fastest under concurrency:
+    # queries are batched (below), and the other core serves HTTP.
+    threads: int = Field(default=1, ge=0)
+    batch_queries: bool = True  # coalesce questions that arrive together into one model call
+    max_query_batch: int = Field(default=32, ge=1)
 
 
 class RetrievalSettings(BaseModel):

@@ -13,7 +13,7 @@ from qa.answering.citations import verify_citations
 from qa.answering.extractive import ExtractiveAnswerer
 from qa.config import Settings
 from qa.documents import Document
-from qa.embedding import Embedder, SentenceTransformerEmbedder
+from qa.embedding import Embedder, make_embedder
 from qa.errors import InvalidInputError, NotFoundError
 from qa.index import Progress, SearchIndex, ensure_index
 from qa.models import Answer, SearchHit, Turn
@@ -57,11 +57,7 @@ class QAPipeline:
         progress: Progress | None = None,
     ) -> QAPipeline:
         """Load the model and the index, building the index first if it is missing or stale."""
-        embedder = (
-            embedder_factory(settings)
-            if embedder_factory
-            else SentenceTransformerEmbedder(settings.embedding)
-        )
+        embedder = embedder_factory(settings) if embedder_factory else make_embedder(settings)
         if progress is None:
             index = ensure_index(settings, embedder)
         else:
