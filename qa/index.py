@@ -29,11 +29,12 @@ import numpy as np
 
 from qa import __version__
 from qa.chunking import Chunk, Sentence, build_chunks, sentences_of
-from qa.config import Settings
-from qa.documents import Document, corpus_checksums, load_corpus
+from qa.config import IndexSettings, Settings
+from qa.documents import Document, OnSkip, corpus_checksums, load_corpus
 from qa.embedding import Embedder, Vectors
-from qa.errors import IndexCorruptError, IndexMissingError
+from qa.errors import IndexCorruptError, IndexMissingError, NotReadyError
 from qa.lexical import LexicalIndex
+from qa.vector_index import build_vector_index, choose_params, read_vector_index
 
 FORMAT_VERSION = 1
 CURRENT = "current"
@@ -71,31 +72,159 @@ def _embed_in_batches(
     embedder: Embedder, texts: list[str], batch: int, stage: str, progress: Progress
 ) -> Vectors:
     parts: list[Vectors] = []
+    # Several model batches per call: the embedder sorts a call's texts by length, so padding
+    # costs less, and the progress bar still moves often.
+    step = batch * 8
     progress(stage, 0, len(texts))
-    for first in range(0, len(texts), batch):
-        parts.append(embedder.embed(texts[first : first + batch]))
-        progress(stage, min(first + batch, len(texts)), len(texts))
+    for first in range(0, len(texts), step):
+        parts.append(embedder.embed(texts[first : first + step]))
+        progress(stage, min(first + step, len(texts)), len(texts))
     if not parts:
         return np.zeros((0, embedder.dimension), dtype=np.float32)
     return np.vstack(parts)
 
 
-def build_index(settings: Settings, embedder: Embedder, progress: Progress = _no_progress) -> Path:
-    """Build the index for the corpus and atomically make it ``current``; returns its path."""
-    documents = load_corpus(settings.corpus_dir)
+class _Reuse:
+    """Vectors of the current build, looked up by document content, for incremental builds.
+
+    Sentences and chunks are a pure function of a document's text and the chunking settings
+    (both checked), so a document whose content hash is unchanged has exactly the sentences and
+    chunks it had, and its vectors can be copied instead of recomputed.
+    """
+
+    def __init__(self, index: SearchIndex | None) -> None:
+        self._index = index
+        self._sentences: dict[str, list[int]] = {}
+        self._chunks: dict[str, list[int]] = {}
+        self._by_hash: dict[str, Document] = {}
+        if index is None:
+            return
+        for document in index.documents.values():
+            self._by_hash[document.sha256] = document
+        for sentence in index.sentences:
+            self._sentences.setdefault(sentence.doc_id, []).append(sentence.sentence_id)
+        for position, chunk in enumerate(index.chunks):
+            self._chunks.setdefault(chunk.doc_id, []).append(position)
+
+    @classmethod
+    def of_current(cls, settings: Settings, dimension: int) -> _Reuse:
+        """The current build if it was made with the same model and chunking, else nothing."""
+        try:
+            manifest = read_manifest(settings.index_dir)
+            expected = settings_fingerprint(settings)
+            if (
+                any(manifest.get(k) != v for k, v in expected.items())
+                or manifest.get("dimension") != dimension
+            ):
+                return cls(None)
+            return cls(load_index(settings.index_dir, settings.index))
+        except NotReadyError:  # missing or corrupt: build from scratch
+            return cls(None)
+
+    def vectors(self, document: Document, sentences: int, chunks: int) -> tuple[Vectors, Vectors] | None:
+        old = self._by_hash.get(document.sha256)
+        if self._index is None or old is None or old.text != document.text:
+            return None
+        sentence_ids = self._sentences.get(old.doc_id, [])
+        chunk_ids = self._chunks.get(old.doc_id, [])
+        if len(sentence_ids) != sentences or len(chunk_ids) != chunks:
+            return None
+        return (
+            _reconstruct(self._index.sentence_vectors, sentence_ids),
+            _reconstruct(self._index.chunk_vectors, chunk_ids),
+        )
+
+
+def _reconstruct(index: faiss.Index, ids: list[int]) -> Vectors:
+    if not ids:
+        return np.zeros((0, index.d), dtype=np.float32)
+    return np.asarray(index.reconstruct_batch(np.asarray(ids, dtype=np.int64)), dtype=np.float32)
+
+
+def _positions_by_doc(doc_ids: list[str]) -> dict[str, list[int]]:
+    positions: dict[str, list[int]] = {}
+    for position, doc_id in enumerate(doc_ids):
+        positions.setdefault(doc_id, []).append(position)
+    return positions
+
+
+def _vectors_with_reuse(
+    settings: Settings,
+    embedder: Embedder,
+    documents: list[Document],
+    sentences: list[Sentence],
+    chunks: list[Chunk],
+    reuse: _Reuse,
+    progress: Progress,
+) -> tuple[Vectors, Vectors, int]:
+    """Sentence and chunk vectors, copied for unchanged documents; returns how many were reused."""
+    dimension = embedder.dimension
+    sentence_vectors = np.zeros((len(sentences), dimension), dtype=np.float32)
+    chunk_vectors = np.zeros((len(chunks), dimension), dtype=np.float32)
+    sentence_rows = _positions_by_doc([s.doc_id for s in sentences])
+    chunk_rows = _positions_by_doc([c.doc_id for c in chunks])
+    missing_sentences: list[int] = []
+    missing_chunks: list[int] = []
+    reused = 0
+    for document in documents:
+        s_rows = sentence_rows.get(document.doc_id, [])
+        c_rows = chunk_rows.get(document.doc_id, [])
+        found = reuse.vectors(document, len(s_rows), len(c_rows))
+        if found is None:
+            missing_sentences += s_rows
+            missing_chunks += c_rows
+            continue
+        reused += 1
+        sentence_vectors[s_rows], chunk_vectors[c_rows] = found
+    batch = settings.embedding.batch_size
+    if missing_sentences:
+        texts = [sentences[i].text for i in missing_sentences]
+        sentence_vectors[missing_sentences] = _embed_in_batches(
+            embedder, texts, batch, "Embedding sentences", progress
+        )
+    if missing_chunks:
+        texts = [chunks[i].text for i in missing_chunks]
+        chunk_vectors[missing_chunks] = _embed_in_batches(
+            embedder, texts, batch, "Embedding chunks", progress
+        )
+    return sentence_vectors, chunk_vectors, reused
+
+
+def build_index(
+    settings: Settings,
+    embedder: Embedder,
+    progress: Progress = _no_progress,
+    *,
+    reuse: bool = False,
+    on_skip: OnSkip | None = None,
+) -> Path:
+    """Build the index for the corpus and atomically make it ``current``; returns its path.
+
+    ``reuse`` copies the vectors of documents whose content is unchanged from the current
+    build instead of embedding them again. ``on_skip`` makes bad files skipped (and reported
+    to it, and listed in the manifest) rather than fatal.
+    """
+    skipped: dict[str, str] = {}
+
+    def skip(path: Path, reason: str) -> None:
+        skipped[path.name] = reason
+        if on_skip is not None:
+            on_skip(path, reason)
+
+    documents = load_corpus(settings.corpus_dir, skip if on_skip is not None else None)
     sentences = sentences_of(documents)
     chunks = build_chunks(
         documents, sentences, settings.chunking.sentences_per_chunk, settings.chunking.overlap
     )
-    batch = settings.embedding.batch_size
-    sentence_vectors = _embed_in_batches(
-        embedder, [s.text for s in sentences], batch, "Embedding sentences", progress
+    previous = _Reuse.of_current(settings, embedder.dimension) if reuse else _Reuse(None)
+    sentence_vectors, chunk_vectors, reused = _vectors_with_reuse(
+        settings, embedder, documents, sentences, chunks, previous, progress
     )
-    chunk_vectors = _embed_in_batches(embedder, [c.text for c in chunks], batch, "Embedding chunks", progress)
-    chunk_index = faiss.IndexFlatIP(embedder.dimension)
-    chunk_index.add(chunk_vectors)
-    sentence_index = faiss.IndexFlatIP(embedder.dimension)
-    sentence_index.add(sentence_vectors)
+    del previous  # drop the old build's memory before building the new FAISS indexes
+    chunk_params = choose_params(len(chunks), settings.index)
+    sentence_params = choose_params(len(sentences), settings.index)
+    chunk_index = build_vector_index(chunk_vectors, embedder.dimension, chunk_params)
+    sentence_index = build_vector_index(sentence_vectors, embedder.dimension, sentence_params)
 
     root = settings.index_dir
     root.mkdir(parents=True, exist_ok=True)
@@ -121,7 +250,11 @@ def build_index(settings: Settings, embedder: Embedder, progress: Progress = _no
                 "documents": len(documents),
                 "sentences": len(sentences),
                 "chunks": len(chunks),
+                "reused_documents": reused,
+                "embedded_documents": len(documents) - reused,
             },
+            "vector_index": {"chunks": chunk_params, "sentences": sentence_params},
+            "skipped": skipped,
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "qa_version": __version__,
         }
@@ -185,11 +318,16 @@ def staleness(settings: Settings) -> str | None:
     return None
 
 
-def load_index(index_dir: Path) -> SearchIndex:
-    """Load the current build, checking every file; corruption names the file and the fix."""
+def load_index(index_dir: Path, settings: IndexSettings | None = None) -> SearchIndex:
+    """Load the current build, checking every file; corruption names the file and the fix.
+
+    Vector files are memory-mapped unless ``settings.mmap`` is off.
+    """
+    settings = settings or IndexSettings()
     path = current_path(index_dir)
     manifest = read_manifest(index_dir)
     counts = manifest.get("counts", {})
+    params = manifest.get("vector_index") or {}
 
     def guarded(name: str, load: Callable[[Path], Any]) -> Any:
         file = path / name
@@ -205,8 +343,13 @@ def load_index(index_dir: Path) -> SearchIndex:
         chunks = [Chunk(**{**c, "sentence_ids": tuple(c["sentence_ids"])}) for c in store["chunks"]]
     except (KeyError, TypeError) as exc:
         raise IndexCorruptError(_corrupt(path / "store.json")) from exc
-    chunk_vectors = guarded("chunks.faiss", lambda f: faiss.read_index(str(f)))
-    sentence_vectors = guarded("sentences.faiss", lambda f: faiss.read_index(str(f)))
+    ef_search = settings.hnsw_ef_search
+    chunk_vectors = guarded(
+        "chunks.faiss", lambda f: read_vector_index(f, params.get("chunks"), settings.mmap, ef_search)
+    )
+    sentence_vectors = guarded(
+        "sentences.faiss", lambda f: read_vector_index(f, params.get("sentences"), settings.mmap, ef_search)
+    )
     chunk_bm25 = guarded("bm25-chunks", LexicalIndex.load)
 
     checks = {
@@ -253,5 +396,5 @@ def ensure_index(settings: Settings, embedder: Embedder, progress: Progress = _n
             raise IndexMissingError(
                 f"The index in {settings.index_dir} is stale ({reason}); run `qa index build`."
             )
-        build_index(settings, embedder, progress)
-    return load_index(settings.index_dir)
+        build_index(settings, embedder, progress, reuse=True)
+    return load_index(settings.index_dir, settings.index)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import uuid
 import warnings
@@ -91,21 +92,30 @@ def _export(source: Path, staging: Path, optimization: Optimization) -> tuple[fl
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.backend import export_optimized_onnx_model
 
-    with warnings.catch_warnings():
-        # Tracer and deprecation chatter from torch/optimum during a one-off export.
-        warnings.simplefilter("ignore")
-        reference = SentenceTransformer(str(source), device="cpu", local_files_only=True)
-        exported = SentenceTransformer(str(source), device="cpu", backend="onnx", local_files_only=True)
-        exported.save_pretrained(str(staging))
-        if optimization != "none":
-            export_optimized_onnx_model(exported, optimization, str(staging))
-        candidate = SentenceTransformer(
-            str(staging),
-            device="cpu",
-            backend="onnx",
-            local_files_only=True,
-            model_kwargs={"file_name": onnx_file_name(optimization), "provider": "CPUExecutionProvider"},
-        )
+    quiet = [logging.getLogger(name) for name in ("sentence_transformers", "transformers", "optimum")]
+    levels = [logger.level for logger in quiet]
+    try:
+        with warnings.catch_warnings():
+            # Tracer and deprecation chatter from torch/optimum during a one-off export, and advice
+            # to save into the (read-only) package directory, which we do not follow on purpose.
+            warnings.simplefilter("ignore")
+            for logger in quiet:
+                logger.setLevel(logging.ERROR)
+            reference = SentenceTransformer(str(source), device="cpu", local_files_only=True)
+            exported = SentenceTransformer(str(source), device="cpu", backend="onnx", local_files_only=True)
+            exported.save_pretrained(str(staging))
+            if optimization != "none":
+                export_optimized_onnx_model(exported, optimization, str(staging))
+            candidate = SentenceTransformer(
+                str(staging),
+                device="cpu",
+                backend="onnx",
+                local_files_only=True,
+                model_kwargs={"file_name": onnx_file_name(optimization), "provider": "CPUExecutionProvider"},
+            )
+    finally:
+        for logger, level in zip(quiet, levels, strict=True):
+            logger.setLevel(level)
     expected = reference.encode(_PROBES, normalize_embeddings=True, convert_to_numpy=True)
     actual = candidate.encode(_PROBES, normalize_embeddings=True, convert_to_numpy=True)
     cosine = float(np.min(np.sum(expected * actual, axis=1)))
