@@ -48,7 +48,7 @@ class RetrievalSettings(BaseModel):
 class IndexSettings(BaseModel):
     auto_build: bool = True
     # Exact (flat) search below this many vectors, HNSW from it on (see qa/vector_index.py).
-    hnsw_threshold: int = Field(default=100_000, ge=1)
+    hnsw_threshold: int = Field(default=20_000, ge=1)
     hnsw_m: int = Field(default=32, ge=4, le=128)
     hnsw_ef_construction: int = Field(default=80, ge=8)
     hnsw_ef_search: int = Field(default=64, ge=1)  # applied at load time, no rebuild needed

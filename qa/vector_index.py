@@ -1,9 +1,9 @@
 """FAISS index type by size: exact search for small corpora, HNSW beyond a threshold.
 
-Below ``hnsw_threshold`` vectors an exact inner-product scan (``IndexFlatIP``) is both fastest
-to build and fast enough (a few hundred microseconds at 1e5 x 384). Above it, HNSW keeps a
-query at about a millisecond at 1e6 vectors with recall@10 >= 0.95 (see
-``benchmarks/bench_scale.py``). The chosen type and its parameters go into the manifest, and
+Below ``hnsw_threshold`` vectors (20,000) an exact inner-product scan (``IndexFlatIP``) is both
+fastest to build and fast enough (about a millisecond on one thread); at 1e5 vectors it already
+takes 5-15 ms per query here. Above it, HNSW keeps a query well under 2 ms at 1e6 vectors with
+recall@10 >= 0.95 (figures and data in ``benchmarks/bench_scale.py`` and docs/issue7.md). The chosen type and its parameters go into the manifest, and
 files are memory-mapped on load where FAISS can (flat codes, HNSW storage), so several worker
 processes share one copy of the vectors through the page cache.
 """
@@ -52,9 +52,7 @@ def read_vector_index(path: Path, params: dict[str, Any] | None, mmap: bool, ef_
     trades recall for speed at query time and needs no rebuild.
     """
     flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY if mmap else 0
-    index = faiss.read_index(str(path), flags)
+    index: Any = faiss.read_index(str(path), flags)  # already the concrete class (IndexHNSWFlat...)
     if params and params.get("type") == "hnsw":
-        hnsw_index: Any = faiss.downcast_index(index)
-        hnsw_index.hnsw.efSearch = int(ef_search or params["ef_search"])
-        return hnsw_index
+        index.hnsw.efSearch = int(ef_search or params["ef_search"])
     return index
