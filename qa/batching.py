@@ -2,9 +2,10 @@
 
 Requests are answered on a thread pool. Sixteen questions embedded one by one would each start
 a model run with its own intra-op threads, oversubscribing a small machine; one batch of sixteen
-costs little more than a single question. There is no timer: whoever finds the model idle embeds
+costs much less than sixteen singles. There is no timer: whoever finds a free lane embeds
 everything queued so far (leader/follower), so a lone question pays no waiting at all and
-questions arriving while the model is busy form the next batch.
+questions arriving while the lanes are busy form the next batch. ``lanes`` batches may run at
+once (one per core with single-threaded inference), so batching never idles a core.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import numpy as np
 from qa.embedding import Embedder, Vectors
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Pending:
     text: str
+    taken: bool = False  # pulled into a batch by some leader
     vector: Vectors | None = None
     error: BaseException | None = None
     done: bool = False
@@ -28,12 +30,13 @@ class _Pending:
 class BatchingEmbedder:
     """An ``Embedder`` that batches concurrent one-text calls; other calls pass straight through."""
 
-    def __init__(self, inner: Embedder, max_batch: int = 32) -> None:
+    def __init__(self, inner: Embedder, max_batch: int = 32, lanes: int = 1) -> None:
         self._inner = inner
         self._max_batch = max_batch
+        self._lanes = lanes
         self._condition = threading.Condition()
         self._queue: list[_Pending] = []
-        self._busy = False
+        self._running = 0
         self.batches = 0  # model calls made for single texts (for tests and benchmarks)
         self.batched_texts = 0
 
@@ -57,13 +60,15 @@ class BatchingEmbedder:
             self._queue.append(item)
         while True:
             with self._condition:
-                while not item.done and self._busy:
+                while not item.done and (item.taken or self._running >= self._lanes):
                     self._condition.wait()
                 if item.done:
                     break
-                # The model is idle: lead a batch of the oldest queued texts (FIFO, so ours comes).
-                self._busy = True
+                # A lane is free: lead a batch of the oldest queued texts (FIFO, so ours comes).
+                self._running += 1
                 batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+                for pending in batch:
+                    pending.taken = True
             self._run(batch)
         if item.error is not None:
             raise item.error
@@ -84,5 +89,5 @@ class BatchingEmbedder:
                     pending.done = True
                 self.batches += 1
                 self.batched_texts += len(batch)
-                self._busy = False
+                self._running -= 1
                 self._condition.notify_all()

@@ -31,6 +31,7 @@ class EmbeddingSettings(BaseModel):
     threads: int = Field(default=1, ge=0)
     batch_queries: bool = True  # coalesce questions that arrive together into one model call
     max_query_batch: int = Field(default=32, ge=1)
+    query_batch_lanes: int = Field(default=2, ge=1)  # batches in flight at once (one per core)
 
 
 class RetrievalSettings(BaseModel):

@@ -120,5 +120,5 @@ def make_embedder(settings: Settings) -> Embedder:
     else:
         embedder = SentenceTransformerEmbedder(embedding)
     if embedding.batch_queries:
-        return BatchingEmbedder(embedder, embedding.max_query_batch)
+        return BatchingEmbedder(embedder, embedding.max_query_batch, embedding.query_batch_lanes)
     return embedder

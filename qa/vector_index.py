@@ -3,9 +3,10 @@
 Below ``hnsw_threshold`` vectors (20,000) an exact inner-product scan (``IndexFlatIP``) is both
 fastest to build and fast enough (about a millisecond on one thread); at 1e5 vectors it already
 takes 5-15 ms per query here. Above it, HNSW keeps a query well under 2 ms at 1e6 vectors with
-recall@10 >= 0.95 (figures and data in ``benchmarks/bench_scale.py`` and docs/issue7.md). The chosen type and its parameters go into the manifest, and
-files are memory-mapped on load where FAISS can (flat codes, HNSW storage), so several worker
-processes share one copy of the vectors through the page cache.
+recall@10 >= 0.95 (figures and data in ``benchmarks/bench_scale.py`` and docs/issue7.md).
+The chosen type and its parameters go into the manifest, and files are memory-mapped on load
+where FAISS can (flat codes, HNSW storage), so worker processes share one copy of the vectors
+through the page cache.
 """
 
 from __future__ import annotations
