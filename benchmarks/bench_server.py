@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=2000, help="Requests in the concurrent phase.")
     parser.add_argument("--index-dir", type=Path, default=None, help="A built index (else one is built).")
     parser.add_argument("--corpus", type=Path, default=REPO / "corpus")
+    parser.add_argument("--model-cache", type=Path, default=None, help="QA_EMBEDDING__CACHE_DIR to use.")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     asked = questions()
@@ -127,6 +128,8 @@ def main(argv: list[str] | None = None) -> None:
         env = dict(os.environ)
         index_dir = args.index_dir or Path(tmp) / "index"
         env.update({"QA_CORPUS_DIR": str(args.corpus), "QA_INDEX_DIR": str(index_dir), "HF_HUB_OFFLINE": "1"})
+        if args.model_cache:
+            env["QA_EMBEDDING__CACHE_DIR"] = str(args.model_cache)
         if args.index_dir is None:
             build_index(env)
         port = free_port()

@@ -32,6 +32,7 @@ class EmbeddingSettings(BaseModel):
     batch_queries: bool = True  # coalesce questions that arrive together into one model call
     max_query_batch: int = Field(default=32, ge=1)
     query_batch_lanes: int = Field(default=2, ge=1)  # batches in flight at once (one per core)
+    cache_dir: Path | None = None  # where ONNX exports are kept; default <index_dir>/models
 
 
 class RetrievalSettings(BaseModel):

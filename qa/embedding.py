@@ -102,9 +102,10 @@ class SentenceTransformerEmbedder:
 def make_embedder(settings: Settings) -> Embedder:
     """The configured embedder (``QA_EMBEDDING__BACKEND``), ready for concurrent questions.
 
-    ONNX (the default) exports the model once into ``<index dir>/models`` beside the index builds
-    (see ``qa.onnx_export``). Single-text calls from concurrent requests are coalesced into one
-    model call (``qa.batching``) unless ``QA_EMBEDDING__BATCH_QUERIES=false``.
+    ONNX (the default) exports the model once into ``QA_EMBEDDING__CACHE_DIR`` (by default
+    ``<index dir>/models``, beside the index builds; see ``qa.onnx_export``). Single-text calls
+    from concurrent requests are coalesced into one model call (``qa.batching``) unless
+    ``QA_EMBEDDING__BATCH_QUERIES=false``.
     """
     from qa.batching import BatchingEmbedder
 
@@ -115,7 +116,8 @@ def make_embedder(settings: Settings) -> Embedder:
         from qa.onnx_export import exported_model_dir
 
         path = resolve_model_path(embedding)
-        exported = exported_model_dir(path, settings.index_dir / "models", embedding.onnx_optimization)
+        cache = embedding.cache_dir or settings.index_dir / "models"
+        exported = exported_model_dir(path, cache, embedding.onnx_optimization)
         embedder = OnnxEmbedder(exported, embedding)
     else:
         embedder = SentenceTransformerEmbedder(embedding)
