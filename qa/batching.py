@@ -41,6 +41,12 @@ class BatchingEmbedder:
         self.batched_texts = 0
 
     @property
+    def queued(self) -> int:
+        """Questions waiting for a lane."""
+        with self._condition:
+            return len(self._queue)
+
+    @property
     def inner(self) -> Embedder:
         return self._inner
 

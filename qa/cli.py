@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
@@ -71,7 +72,9 @@ def _load_pipeline(settings: Settings) -> Any:
 
 
 def _report_skip(name: str, reason: str) -> None:
-    err.print(f"[yellow]skipped[/] {name}: {reason}", highlight=False, markup=True)
+    # Reasons from the corpus loader already name the file; soft wrap keeps paths greppable.
+    line = reason if name in reason else f"{name}: {reason}"
+    err.print(f"[yellow]skipped[/] {escape(line)}", highlight=False, soft_wrap=True)
 
 
 @index_app.command("build")
@@ -133,7 +136,7 @@ def index_add(
         embedder = make_embedder(settings)
         with progress_bar() as bar:
             report = add_documents(settings, embedder, paths, bar or _quiet, on_skip=_report_skip)
-    err.print(_ingest_summary(report), highlight=False)
+    err.print(_ingest_summary(report), highlight=False, soft_wrap=True)
 
 
 @index_app.command("remove")
@@ -149,7 +152,7 @@ def index_remove(
         embedder = make_embedder(settings)
         with progress_bar() as bar:
             report = remove_document(settings, embedder, doc_id, bar or _quiet, on_skip=_report_skip)
-    err.print(_ingest_summary(report), highlight=False)
+    err.print(_ingest_summary(report), highlight=False, soft_wrap=True)
 
 
 def _quiet(stage: str, done: int, total: int) -> None:

@@ -12,6 +12,7 @@ cosine >= ``MIN_COSINE`` with the PyTorch ones, or the export is refused.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
@@ -113,15 +114,20 @@ def _export(source: Path, staging: Path, optimization: Optimization) -> tuple[fl
                 local_files_only=True,
                 model_kwargs={"file_name": onnx_file_name(optimization), "provider": "CPUExecutionProvider"},
             )
+            expected = reference.encode(_PROBES, normalize_embeddings=True, convert_to_numpy=True)
+            actual = candidate.encode(_PROBES, normalize_embeddings=True, convert_to_numpy=True)
+            max_seq_length = int(reference.max_seq_length)
+            # optimum keeps the export in a TemporaryDirectory owned by the model; free it here,
+            # where its implicit-cleanup ResourceWarning is among the ignored ones.
+            del reference, exported, candidate
+            gc.collect()
     finally:
         for logger, level in zip(quiet, levels, strict=True):
             logger.setLevel(level)
-    expected = reference.encode(_PROBES, normalize_embeddings=True, convert_to_numpy=True)
-    actual = candidate.encode(_PROBES, normalize_embeddings=True, convert_to_numpy=True)
     cosine = float(np.min(np.sum(expected * actual, axis=1)))
     if cosine < MIN_COSINE:
         raise ModelMissingError(
             f"The ONNX export of {source.name} disagrees with PyTorch (cosine {cosine:.4f}); "
             "set QA_EMBEDDING__BACKEND=torch."
         )
-    return cosine, int(reference.max_seq_length)
+    return cosine, max_seq_length
