@@ -139,7 +139,8 @@ def test_add_reuses_vectors_of_unchanged_documents(settings: Settings, incoming:
     embedder.texts = 0
     report = add_documents(settings, embedder, [incoming])
     assert sorted(report.added) == ["tea", "volcanoes"]
-    assert sorted(report.skipped) == sorted(str(incoming / n) for n in ("broken.pdf", "empty.html", "latin1.txt"))
+    bad = ("broken.pdf", "empty.html", "latin1.txt")
+    assert sorted(report.skipped) == sorted(str(incoming / n) for n in bad)
     assert report.reused_documents == 1 and report.embedded_documents == 2
     after = load_index(settings.index_dir)
     new_texts = sum(1 for s in after.sentences if s.doc_id != "kim-russia-visit") + sum(
@@ -187,7 +188,11 @@ def test_add_again_replace_and_remove(settings: Settings, incoming: Path, tmp_pa
 
 
 @pytest.mark.integration
-def test_cli_add_and_remove_with_the_real_model(real_embedder: object, tmp_path: Path, incoming: Path) -> None:
+def test_cli_add_and_remove_with_the_real_model(
+    real_embedder: object,
+    tmp_path: Path,
+    incoming: Path,
+) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "kim-russia-visit.txt").write_bytes((REPO / "corpus" / "kim-russia-visit.txt").read_bytes())
