@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--m", type=int, default=IndexSettings().hnsw_m)
     parser.add_argument("--ef-construction", type=int, default=IndexSettings().hnsw_ef_construction)
-    parser.add_argument("--ef-search", type=int, nargs="+", default=[32, 64, 128])
+    parser.add_argument("--ef-search", type=int, nargs="+", default=[32, 64, 128, 256])
     parser.add_argument("--build-threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)

@@ -53,7 +53,8 @@ class IndexSettings(BaseModel):
     hnsw_threshold: int = Field(default=20_000, ge=1)
     hnsw_m: int = Field(default=32, ge=4, le=128)
     hnsw_ef_construction: int = Field(default=80, ge=8)
-    hnsw_ef_search: int = Field(default=64, ge=1)  # applied at load time, no rebuild needed
+    # Applied at load time, no rebuild needed; 128 keeps recall@10 >= 0.95 at 1e6 vectors.
+    hnsw_ef_search: int = Field(default=128, ge=1)
     mmap: bool = True  # memory-map vector files on load where FAISS can
 
 
