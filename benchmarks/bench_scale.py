@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import rss_mb, summary_ms, write_result  # noqa: E402
+from benchmarks.common import peak_rss_mb, rss_mb, summary_ms, write_result  # noqa: E402
 from qa.config import IndexSettings  # noqa: E402
 from qa.vector_index import build_vector_index, choose_params, read_vector_index  # noqa: E402
 
@@ -154,6 +154,9 @@ def main(argv: list[str] | None = None) -> None:
             "dimension": args.dimension,
             "queries": args.queries,
             "search_threads": 1,
+            "build_threads": args.build_threads,
+            # This process held the data, the exact index and the HNSW build at once.
+            "process_peak_rss_mb": peak_rss_mb(),
             "rows": rows,
         },
         args.out,
