@@ -45,10 +45,16 @@ def html_text(data: bytes) -> Extracted:
     if not result:
         raise ExtractionError("has no main text")
     parsed = json.loads(result)
-    text = _tidy_lines(str(parsed.get("text") or "").splitlines())
+    title = str(parsed.get("title") or "").strip()
+    lines = str(parsed.get("text") or "").splitlines()
+    # The page's <h1> usually repeats its title: as a "sentence" it would out-score the content
+    # for any question that names the topic, so it is kept as the title only.
+    if lines and title and lines[0].strip().casefold() == title.casefold():
+        lines = lines[1:]
+    text = _tidy_lines(lines)
     if not text:
         raise ExtractionError("has no main text")
-    return Extracted(title=str(parsed.get("title") or "").strip(), text=text)
+    return Extracted(title=title, text=text)
 
 
 def pdf_text(data: bytes) -> Extracted:

@@ -82,6 +82,9 @@ def test_html_keeps_the_main_text_and_drops_the_boilerplate(incoming: Path) -> N
     assert "Ash clouds can disrupt flights" in document.text
     for boilerplate in ("Log in", "Cookie settings", "do not index me", "<p>"):
         assert boilerplate not in document.text
+    assert document.text.startswith(
+        "The Kamchatka Peninsula"
+    )  # the <h1> repeating the title is kept as title
 
 
 def test_pdf_text_is_reflowed_into_paragraphs(incoming: Path) -> None:
@@ -121,6 +124,7 @@ def test_citations_verify_against_extracted_text(settings: Settings, incoming: P
     for question, expected in [
         ("When is the first flush picked?", "March"),
         ("How high is Klyuchevskaya Sopka volcano?", "4,750 metres"),
+        ("How many volcanoes are on Kamchatka?", "160 volcanoes"),
     ]:
         answer = pipeline.ask(question)
         assert answer.answerable and expected in answer.answer
