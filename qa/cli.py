@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
@@ -79,23 +80,89 @@ async def _answer(pipeline: Any, question: str) -> Any:
         return await pipeline.answer(question)
 
 
+def _report_skip(name: str, reason: str) -> None:
+    # Reasons from the corpus loader already name the file; soft wrap keeps paths greppable.
+    line = reason if name in reason else f"{name}: {reason}"
+    err.print(f"[yellow]skipped[/] {escape(line)}", highlight=False, soft_wrap=True)
+
+
 @index_app.command("build")
 def index_build() -> None:
-    """Rebuild the index from the corpus directory (QA_CORPUS_DIR)."""
-    from qa.embedding import SentenceTransformerEmbedder
+    """Rebuild the index from the corpus directory (QA_CORPUS_DIR); bad files are skipped."""
+    from qa.embedding import make_embedder
     from qa.index import build_index, read_manifest
 
     settings = get_settings()
     with user_errors():
-        embedder = SentenceTransformerEmbedder(settings.embedding)
+        embedder = make_embedder(settings)
+
+        def skip(path: Path, reason: str) -> None:
+            _report_skip(path.name, reason)
+
         with progress_bar() as report:
-            path = build_index(settings, embedder, report)
-        counts = read_manifest(settings.index_dir)["counts"]
+            path = build_index(settings, embedder, report, on_skip=skip)
+        manifest = read_manifest(settings.index_dir)
+        counts = manifest["counts"]
     err.print(
         f"Built index {path.name}: {counts['documents']} documents, "
-        f"{counts['sentences']} sentences, {counts['chunks']} chunks.",
+        f"{counts['sentences']} sentences, {counts['chunks']} chunks"
+        f"{_skipped_note(len(manifest.get('skipped', {})))}.",
         highlight=False,
     )
+
+
+def _skipped_note(count: int) -> str:
+    return f"; {count} file{'s' if count != 1 else ''} skipped" if count else ""
+
+
+def _ingest_summary(report: Any) -> str:
+    parts = [
+        f"{len(report.added)} added",
+        f"{len(report.replaced)} replaced",
+        f"{len(report.unchanged)} unchanged",
+        f"{len(report.removed)} removed",
+        f"{len(report.skipped)} skipped",
+    ]
+    return (
+        f"{', '.join(parts)}; embedded {report.embedded_documents} documents, "
+        f"reused vectors of {report.reused_documents}."
+    )
+
+
+@index_app.command("add")
+def index_add(
+    paths: Annotated[list[Path], typer.Argument(help="Files or directories (.txt .md .html .htm .pdf).")],
+) -> None:
+    """Add or replace documents: files are copied into the corpus, unchanged ones not re-embedded."""
+    from qa.embedding import make_embedder
+    from qa.ingest import add_documents
+
+    settings = get_settings()
+    with user_errors():
+        embedder = make_embedder(settings)
+        with progress_bar() as bar:
+            report = add_documents(settings, embedder, paths, bar or _quiet, on_skip=_report_skip)
+    err.print(_ingest_summary(report), highlight=False, soft_wrap=True)
+
+
+@index_app.command("remove")
+def index_remove(
+    doc_id: Annotated[str, typer.Argument(help="The document id (its file name stem).")],
+) -> None:
+    """Remove a document from the corpus and the index."""
+    from qa.embedding import make_embedder
+    from qa.ingest import remove_document
+
+    settings = get_settings()
+    with user_errors():
+        embedder = make_embedder(settings)
+        with progress_bar() as bar:
+            report = remove_document(settings, embedder, doc_id, bar or _quiet, on_skip=_report_skip)
+    err.print(_ingest_summary(report), highlight=False, soft_wrap=True)
+
+
+def _quiet(stage: str, done: int, total: int) -> None:
+    return None
 
 
 @index_app.command("status")

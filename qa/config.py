@@ -22,8 +22,17 @@ class EmbeddingSettings(BaseModel):
 
     model_path: Path | None = None
     model_id: str = "all-MiniLM-L6-v2"
-    backend: Literal["torch", "onnx"] = "torch"
+    backend: Literal["torch", "onnx"] = "onnx"  # ONNX Runtime: ~2x faster per query, same vectors
     batch_size: int = Field(default=64, ge=1)
+    # ONNX export level (optimum): "O2" adds transformer fusions, exact maths; "O3" approximates GELU.
+    onnx_optimization: Literal["none", "O1", "O2", "O3"] = "O2"
+    # Intra-op threads per embedding call (0 = library default). One is fastest under concurrency:
+    # queries are batched (below), and the other core serves HTTP.
+    threads: int = Field(default=1, ge=0)
+    batch_queries: bool = True  # coalesce questions that arrive together into one model call
+    max_query_batch: int = Field(default=32, ge=1)
+    query_batch_lanes: int = Field(default=2, ge=1)  # batches in flight at once (one per core)
+    cache_dir: Path | None = None  # where ONNX exports are kept; default <index_dir>/models
 
 
 class RetrievalSettings(BaseModel):
@@ -40,6 +49,13 @@ class RetrievalSettings(BaseModel):
 
 class IndexSettings(BaseModel):
     auto_build: bool = True
+    # Exact (flat) search below this many vectors, HNSW from it on (see qa/vector_index.py).
+    hnsw_threshold: int = Field(default=20_000, ge=1)
+    hnsw_m: int = Field(default=32, ge=4, le=128)
+    hnsw_ef_construction: int = Field(default=80, ge=8)
+    # Applied at load time, no rebuild needed; 128 keeps recall@10 >= 0.95 at 1e6 vectors.
+    hnsw_ef_search: int = Field(default=128, ge=1)
+    mmap: bool = True  # memory-map vector files on load where FAISS can
 
 
 class SlackSettings(BaseModel):

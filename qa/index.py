@@ -30,13 +30,14 @@ import numpy as np
 
 from qa import __version__
 from qa.chunking import Chunk, Sentence, build_chunks, sentences_of
-from qa.config import Settings
-from qa.documents import Document, corpus_checksums, load_corpus
+from qa.config import IndexSettings, Settings
+from qa.documents import Document, OnSkip, corpus_checksums, load_corpus
 from qa.embedding import Embedder, Vectors
-from qa.errors import IndexCorruptError, IndexMissingError
+from qa.errors import IndexCorruptError, IndexMissingError, NotReadyError
 from qa.lexical import LexicalIndex
+from qa.vector_index import build_vector_index, choose_params, read_vector_index
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 CURRENT = "current"
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -59,6 +60,15 @@ class SearchIndex:
     context_vectors: faiss.Index
     chunk_bm25: LexicalIndex
 
+    def vectors(self, name: str) -> faiss.Index:
+        """One of the ``VECTOR_SETS`` by name."""
+        index: faiss.Index = getattr(self, VECTOR_SETS[name])
+        return index
+
+
+# Name -> SearchIndex field. Sentence and context rows are sentence ids; chunk rows chunk positions.
+VECTOR_SETS = {"sentences": "sentence_vectors", "contexts": "context_vectors", "chunks": "chunk_vectors"}
+
 
 def settings_fingerprint(settings: Settings) -> dict[str, Any]:
     """The settings an index depends on; a change in any of them makes the index stale."""
@@ -67,19 +77,6 @@ def settings_fingerprint(settings: Settings) -> dict[str, Any]:
         "chunking": settings.chunking.model_dump(),
         "format_version": FORMAT_VERSION,
     }
-
-
-def _embed_in_batches(
-    embedder: Embedder, texts: list[str], batch: int, stage: str, progress: Progress
-) -> Vectors:
-    parts: list[Vectors] = []
-    progress(stage, 0, len(texts))
-    for first in range(0, len(texts), batch):
-        parts.append(embedder.embed(texts[first : first + batch]))
-        progress(stage, min(first + batch, len(texts)), len(texts))
-    if not parts:
-        return np.zeros((0, embedder.dimension), dtype=np.float32)
-    return np.vstack(parts)
 
 
 def context_texts(sentences: list[Sentence]) -> list[str]:
@@ -98,28 +95,170 @@ def context_texts(sentences: list[Sentence]) -> list[str]:
     return texts
 
 
-def build_index(settings: Settings, embedder: Embedder, progress: Progress | None = None) -> Path:
-    """Build the index for the corpus and atomically make it ``current``; returns its path."""
+def _embed_in_batches(
+    embedder: Embedder, texts: list[str], batch: int, stage: str, progress: Progress
+) -> Vectors:
+    parts: list[Vectors] = []
+    # Several model batches per call: the embedder sorts a call's texts by length, so padding
+    # costs less, and the progress bar still moves often.
+    step = batch * 8
+    progress(stage, 0, len(texts))
+    for first in range(0, len(texts), step):
+        parts.append(embedder.embed(texts[first : first + step]))
+        progress(stage, min(first + step, len(texts)), len(texts))
+    if not parts:
+        return np.zeros((0, embedder.dimension), dtype=np.float32)
+    return np.vstack(parts)
+
+
+class _Reuse:
+    """Vectors of the current build, looked up by document content, for incremental builds.
+
+    Sentences and chunks are a pure function of a document's text and the chunking settings
+    (both checked), so a document whose content hash is unchanged has exactly the sentences and
+    chunks it had, and its vectors can be copied instead of recomputed.
+    """
+
+    def __init__(self, index: SearchIndex | None) -> None:
+        self._index = index
+        self._sentences: dict[str, list[int]] = {}
+        self._chunks: dict[str, list[int]] = {}
+        self._by_hash: dict[str, Document] = {}
+        if index is None:
+            return
+        for document in index.documents.values():
+            self._by_hash[document.sha256] = document
+        for sentence in index.sentences:
+            self._sentences.setdefault(sentence.doc_id, []).append(sentence.sentence_id)
+        for position, chunk in enumerate(index.chunks):
+            self._chunks.setdefault(chunk.doc_id, []).append(position)
+
+    @classmethod
+    def of_current(cls, settings: Settings, dimension: int) -> _Reuse:
+        """The current build if it was made with the same model and chunking, else nothing."""
+        try:
+            manifest = read_manifest(settings.index_dir)
+            expected = settings_fingerprint(settings)
+            if (
+                any(manifest.get(k) != v for k, v in expected.items())
+                or manifest.get("dimension") != dimension
+            ):
+                return cls(None)
+            return cls(load_index(settings.index_dir, settings.index))
+        except NotReadyError:  # missing or corrupt: build from scratch
+            return cls(None)
+
+    def vectors(self, document: Document, sentences: int, chunks: int) -> dict[str, Vectors] | None:
+        """Every vector set's rows for an unchanged document, or None when it must be embedded."""
+        old = self._by_hash.get(document.sha256)
+        if self._index is None or old is None or old.text != document.text:
+            return None
+        sentence_ids = self._sentences.get(old.doc_id, [])
+        chunk_ids = self._chunks.get(old.doc_id, [])
+        if len(sentence_ids) != sentences or len(chunk_ids) != chunks:
+            return None
+        return {
+            name: _reconstruct(self._index.vectors(name), chunk_ids if name == "chunks" else sentence_ids)
+            for name in VECTOR_SETS
+        }
+
+
+def _reconstruct(index: faiss.Index, ids: list[int]) -> Vectors:
+    if not ids:
+        return np.zeros((0, index.d), dtype=np.float32)
+    return np.asarray(index.reconstruct_batch(np.asarray(ids, dtype=np.int64)), dtype=np.float32)
+
+
+def _positions_by_doc(doc_ids: list[str]) -> dict[str, list[int]]:
+    positions: dict[str, list[int]] = {}
+    for position, doc_id in enumerate(doc_ids):
+        positions.setdefault(doc_id, []).append(position)
+    return positions
+
+
+def _vectors_with_reuse(
+    settings: Settings,
+    embedder: Embedder,
+    documents: list[Document],
+    sentences: list[Sentence],
+    chunks: list[Chunk],
+    reuse: _Reuse,
+    progress: Progress,
+) -> tuple[dict[str, Vectors], int]:
+    """Every vector set, copied for unchanged documents; also returns how many were reused."""
+    texts = {
+        "sentences": [s.text for s in sentences],
+        "contexts": context_texts(sentences),
+        "chunks": [c.text for c in chunks],
+    }
+    stages = {
+        "sentences": "Embedding sentences",
+        "contexts": "Embedding sentences in context",
+        "chunks": "Embedding chunks",
+    }
+    rows_by_doc = {
+        "sentences": _positions_by_doc([s.doc_id for s in sentences]),
+        "chunks": _positions_by_doc([c.doc_id for c in chunks]),
+    }
+    rows_by_doc["contexts"] = rows_by_doc["sentences"]
+    vectors = {name: np.zeros((len(texts[name]), embedder.dimension), dtype=np.float32) for name in texts}
+    missing: dict[str, list[int]] = {name: [] for name in texts}
+    reused = 0
+    for document in documents:
+        rows = {name: rows_by_doc[name].get(document.doc_id, []) for name in texts}
+        found = reuse.vectors(document, len(rows["sentences"]), len(rows["chunks"]))
+        if found is None:
+            for name in texts:
+                missing[name] += rows[name]
+            continue
+        reused += 1
+        for name in texts:
+            vectors[name][rows[name]] = found[name]
+    batch = settings.embedding.batch_size
+    for name, positions in missing.items():
+        if positions:
+            vectors[name][positions] = _embed_in_batches(
+                embedder, [texts[name][i] for i in positions], batch, stages[name], progress
+            )
+    return vectors, reused
+
+
+def build_index(
+    settings: Settings,
+    embedder: Embedder,
+    progress: Progress | None = None,
+    *,
+    reuse: bool = False,
+    on_skip: OnSkip | None = None,
+) -> Path:
+    """Build the index for the corpus and atomically make it ``current``; returns its path.
+
+    ``reuse`` copies the vectors of documents whose content is unchanged from the current
+    build instead of embedding them again. ``on_skip`` makes bad files skipped (and reported
+    to it, and listed in the manifest) rather than fatal.
+    """
     progress = progress or _no_progress
-    documents = load_corpus(settings.corpus_dir)
+    skipped: dict[str, str] = {}
+
+    def skip(path: Path, reason: str) -> None:
+        skipped[path.name] = reason
+        if on_skip is not None:
+            on_skip(path, reason)
+
+    documents = load_corpus(settings.corpus_dir, skip if on_skip is not None else None)
     sentences = sentences_of(documents)
     chunks = build_chunks(
         documents, sentences, settings.chunking.sentences_per_chunk, settings.chunking.overlap
     )
-    batch = settings.embedding.batch_size
-    sentence_vectors = _embed_in_batches(
-        embedder, [s.text for s in sentences], batch, "Embedding sentences", progress
+    previous = _Reuse.of_current(settings, embedder.dimension) if reuse else _Reuse(None)
+    vectors, reused = _vectors_with_reuse(
+        settings, embedder, documents, sentences, chunks, previous, progress
     )
-    context_vectors = _embed_in_batches(
-        embedder, context_texts(sentences), batch, "Embedding sentences in context", progress
-    )
-    chunk_vectors = _embed_in_batches(embedder, [c.text for c in chunks], batch, "Embedding chunks", progress)
-    chunk_index = faiss.IndexFlatIP(embedder.dimension)
-    chunk_index.add(chunk_vectors)
-    sentence_index = faiss.IndexFlatIP(embedder.dimension)
-    sentence_index.add(sentence_vectors)
-    context_index = faiss.IndexFlatIP(embedder.dimension)
-    context_index.add(context_vectors)
+    del previous  # drop the old build's memory before building the new FAISS indexes
+    params = {name: choose_params(len(rows), settings.index) for name, rows in vectors.items()}
+    indexes = {
+        name: build_vector_index(rows, embedder.dimension, params[name]) for name, rows in vectors.items()
+    }
 
     root = settings.index_dir
     root.mkdir(parents=True, exist_ok=True)
@@ -127,9 +266,8 @@ def build_index(settings: Settings, embedder: Embedder, progress: Progress | Non
     staging = root / f".{build.name}.tmp"
     staging.mkdir()
     try:
-        faiss.write_index(chunk_index, str(staging / "chunks.faiss"))
-        faiss.write_index(sentence_index, str(staging / "sentences.faiss"))
-        faiss.write_index(context_index, str(staging / "contexts.faiss"))
+        for name, index in indexes.items():
+            faiss.write_index(index, str(staging / f"{name}.faiss"))
         (staging / "bm25-chunks").mkdir()
         LexicalIndex.build([c.text for c in chunks]).save(staging / "bm25-chunks")
         store = {
@@ -146,7 +284,11 @@ def build_index(settings: Settings, embedder: Embedder, progress: Progress | Non
                 "documents": len(documents),
                 "sentences": len(sentences),
                 "chunks": len(chunks),
+                "reused_documents": reused,
+                "embedded_documents": len(documents) - reused,
             },
+            "vector_index": params,
+            "skipped": skipped,
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "qa_version": __version__,
         }
@@ -210,11 +352,16 @@ def staleness(settings: Settings) -> str | None:
     return None
 
 
-def load_index(index_dir: Path) -> SearchIndex:
-    """Load the current build, checking every file; corruption names the file and the fix."""
+def load_index(index_dir: Path, settings: IndexSettings | None = None) -> SearchIndex:
+    """Load the current build, checking every file; corruption names the file and the fix.
+
+    Vector files are memory-mapped unless ``settings.mmap`` is off.
+    """
+    settings = settings or IndexSettings()
     path = current_path(index_dir)
     manifest = read_manifest(index_dir)
     counts = manifest.get("counts", {})
+    params = manifest.get("vector_index") or {}
 
     def guarded(name: str, load: Callable[[Path], Any]) -> Any:
         file = path / name
@@ -230,22 +377,23 @@ def load_index(index_dir: Path) -> SearchIndex:
         chunks = [Chunk(**{**c, "sentence_ids": tuple(c["sentence_ids"])}) for c in store["chunks"]]
     except (KeyError, TypeError) as exc:
         raise IndexCorruptError(_corrupt(path / "store.json")) from exc
-    chunk_vectors = guarded("chunks.faiss", lambda f: faiss.read_index(str(f)))
-    sentence_vectors = guarded("sentences.faiss", lambda f: faiss.read_index(str(f)))
-    context_vectors = guarded("contexts.faiss", lambda f: faiss.read_index(str(f)))
+    ef_search = settings.hnsw_ef_search
+
+    def reader(name: str) -> Callable[[Path], faiss.Index]:
+        return lambda file: read_vector_index(file, params.get(name), settings.mmap, ef_search)
+
+    loaded = {name: guarded(f"{name}.faiss", reader(name)) for name in VECTOR_SETS}
     chunk_bm25 = guarded("bm25-chunks", LexicalIndex.load)
 
     checks = {
         "store.json": len(documents) == counts.get("documents")
         and len(sentences) == counts.get("sentences")
         and len(chunks) == counts.get("chunks"),
-        "chunks.faiss": chunk_vectors.ntotal == len(chunks) and chunk_vectors.d == manifest.get("dimension"),
-        "sentences.faiss": sentence_vectors.ntotal == len(sentences)
-        and sentence_vectors.d == manifest.get("dimension"),
-        "contexts.faiss": context_vectors.ntotal == len(sentences)
-        and context_vectors.d == manifest.get("dimension"),
         "bm25-chunks": chunk_bm25.size == len(chunks),
     }
+    for name, index in loaded.items():
+        rows = len(chunks) if name == "chunks" else len(sentences)
+        checks[f"{name}.faiss"] = index.ntotal == rows and index.d == manifest.get("dimension")
     for name, ok in checks.items():
         if not ok:
             raise IndexCorruptError(_corrupt(path / name))
@@ -259,10 +407,8 @@ def load_index(index_dir: Path) -> SearchIndex:
         documents=documents,
         sentences=sentences,
         chunks=chunks,
-        chunk_vectors=chunk_vectors,
-        sentence_vectors=sentence_vectors,
-        context_vectors=context_vectors,
         chunk_bm25=chunk_bm25,
+        **{field: loaded[name] for name, field in VECTOR_SETS.items()},
     )
 
 
@@ -282,5 +428,5 @@ def ensure_index(settings: Settings, embedder: Embedder, progress: Progress | No
             raise IndexMissingError(
                 f"The index in {settings.index_dir} is stale ({reason}); run `qa index build`."
             )
-        build_index(settings, embedder, progress)
-    return load_index(settings.index_dir)
+        build_index(settings, embedder, progress, reuse=True)
+    return load_index(settings.index_dir, settings.index)

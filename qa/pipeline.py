@@ -15,7 +15,7 @@ from qa.answering.generative import GenerativeAnswerer, StreamEvent, replay
 from qa.answering.llm import ChatGenerator, OpenAICompatibleGenerator, make_client
 from qa.config import Settings
 from qa.documents import Document
-from qa.embedding import Embedder, SentenceTransformerEmbedder
+from qa.embedding import Embedder, make_embedder
 from qa.errors import InvalidInputError, NotFoundError
 from qa.followup import FollowUpExpander
 from qa.index import Progress, SearchIndex, ensure_index
@@ -64,11 +64,7 @@ class QAPipeline:
         progress: Progress | None = None,
     ) -> QAPipeline:
         """Load the model and the index, building the index first if it is missing or stale."""
-        embedder = (
-            embedder_factory(settings)
-            if embedder_factory
-            else SentenceTransformerEmbedder(settings.embedding)
-        )
+        embedder = embedder_factory(settings) if embedder_factory else make_embedder(settings)
         return cls(settings, embedder, ensure_index(settings, embedder, progress))
 
     @property

@@ -18,13 +18,15 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
+import faiss
 import numpy as np
+import numpy.typing as npt
 
 from qa.chunking import Chunk, Sentence
 from qa.config import RetrievalSettings
 from qa.embedding import Embedder, Vectors
 from qa.index import SearchIndex
-from qa.lexical import tokenize
+from qa.lexical import tokenize, tokenize_query
 
 COVERAGE_WEIGHT = 0.3
 CONTEXT_WEIGHT = 0.2
@@ -59,6 +61,11 @@ class Retriever:
         }
         # A term the corpus never uses is as informative as the rarest one.
         self._unknown_idf = math.log(1 + (total + 0.5) / 0.5)
+        # Per-request searches are tiny: OpenMP threads would only add hand-off latency and fight
+        # the other requests for the cores.
+        faiss.omp_set_num_threads(1)
+        # Terms of each sentence together with the one before it in the same paragraph.
+        self._context_terms = [self._with_previous(i) for i in range(total)]
         self._chunk_of_sentence: dict[int, Chunk] = {}
         for chunk in index.chunks:
             for sentence_id in chunk.sentence_ids:
@@ -83,8 +90,8 @@ class Retriever:
         depth = min(total, max(k, self._settings.candidate_chunks) * 2)
         vector = self.embed_query(query) if vector is None else vector
         _, dense_ids = index.chunk_vectors.search(vector, depth)
-        bm25 = index.chunk_bm25.scores(tokenize([query])[0])
-        lexical_ids = [int(i) for i in np.argsort(-bm25, kind="stable")[:depth] if bm25[i] > 0]
+        bm25 = index.chunk_bm25.scores(list(tokenize_query(query)))
+        lexical_ids = [int(i) for i in _top(bm25, depth) if bm25[i] > 0]
         fused: dict[int, float] = {}
         for ranking in ([int(i) for i in dense_ids[0] if i >= 0], lexical_ids):
             for rank, chunk_id in enumerate(ranking):
@@ -110,11 +117,11 @@ class Retriever:
             self._index.sentence_vectors.reconstruct_batch(id_array) @ vector[0],
             self._index.context_vectors.reconstruct_batch(id_array) @ vector[0],
         )
-        query_terms = frozenset(tokenize([query])[0])
+        weights = self._term_weights(frozenset(tokenize_query(query)))
         scored = []
         for sentence_id, similarity in zip(ids, dense, strict=True):
-            coverage = self._coverage(query_terms, self._sentence_terms[sentence_id])
-            context = self._coverage(query_terms, self._with_previous(sentence_id))
+            coverage = _coverage(weights, self._sentence_terms[sentence_id])
+            context = _coverage(weights, self._context_terms[sentence_id])
             score = float(similarity) + COVERAGE_WEIGHT * coverage + CONTEXT_WEIGHT * context
             sentence = self._index.sentences[sentence_id]
             scored.append(ScoredSentence(sentence, score, float(similarity), coverage))
@@ -132,8 +139,25 @@ class Retriever:
             terms = terms | self._sentence_terms[sentence_id - 1]
         return terms
 
-    def _coverage(self, query_terms: frozenset[str], terms: frozenset[str]) -> float:
-        if not query_terms:
-            return 0.0
-        weight = {t: self._idf.get(t, self._unknown_idf) for t in query_terms}
-        return sum(weight[t] for t in query_terms & terms) / sum(weight.values())
+    def _term_weights(self, query_terms: frozenset[str]) -> dict[str, float]:
+        return {t: self._idf.get(t, self._unknown_idf) for t in query_terms}
+
+
+def _coverage(weights: dict[str, float], terms: frozenset[str]) -> float:
+    """The idf-weighted share of the question's terms found in ``terms``."""
+    if not weights:
+        return 0.0
+    return sum(weights[t] for t in weights.keys() & terms) / sum(weights.values())
+
+
+def _top(scores: npt.NDArray[np.float32], depth: int) -> npt.NDArray[np.intp]:
+    """Indices of the ``depth`` best scores, ties by position: ``argsort(-scores, stable)[:depth]``.
+
+    Sorting a million scores for the top 16 is wasteful; a partition finds the cut-off first
+    and only the (tied-inclusive) survivors are sorted, so the order is exactly the full sort's.
+    """
+    if len(scores) <= 4 * depth:
+        return np.argsort(-scores, kind="stable")[:depth]
+    cutoff = np.partition(scores, len(scores) - depth)[len(scores) - depth]
+    survivors = np.flatnonzero(scores >= cutoff)
+    return survivors[np.argsort(-scores[survivors], kind="stable")][:depth]

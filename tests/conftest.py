@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from qa.api.app import create_app
 from qa.config import Settings
-from qa.embedding import Embedder, SentenceTransformerEmbedder
+from qa.embedding import Embedder, make_embedder
 from qa.pipeline import QAPipeline
 from tests.fakes import FakeEmbedder
 
@@ -56,7 +56,8 @@ def fake_client(settings: Settings, fake_embedder: FakeEmbedder) -> Iterator[Tes
 
 @pytest.fixture(scope="session")
 def real_embedder() -> Embedder:
-    return SentenceTransformerEmbedder(Settings().embedding)
+    # The configured backend (ONNX by default), exported once into the repo's index/models.
+    return make_embedder(Settings(index_dir=REPO / "index"))
 
 
 @pytest.fixture(scope="session")
