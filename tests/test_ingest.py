@@ -137,7 +137,8 @@ def test_add_reuses_vectors_of_unchanged_documents(settings: Settings, incoming:
     embedder = CountingEmbedder()
     build_index(settings, embedder)
     before = load_index(settings.index_dir)
-    article_texts = len(before.sentences) + len(before.chunks)
+    # Each sentence is embedded twice (alone and read after its predecessor), each chunk once.
+    article_texts = 2 * len(before.sentences) + len(before.chunks)
     assert embedder.texts == article_texts
 
     embedder.texts = 0
@@ -147,7 +148,7 @@ def test_add_reuses_vectors_of_unchanged_documents(settings: Settings, incoming:
     assert sorted(report.skipped) == sorted(str(incoming / n) for n in bad)
     assert report.reused_documents == 1 and report.embedded_documents == 2
     after = load_index(settings.index_dir)
-    new_texts = sum(1 for s in after.sentences if s.doc_id != "kim-russia-visit") + sum(
+    new_texts = 2 * sum(1 for s in after.sentences if s.doc_id != "kim-russia-visit") + sum(
         1 for c in after.chunks if c.doc_id != "kim-russia-visit"
     )
     assert embedder.texts == new_texts  # the article was not embedded again
@@ -155,6 +156,8 @@ def test_add_reuses_vectors_of_unchanged_documents(settings: Settings, incoming:
     old = before.sentence_vectors.reconstruct_n(0, len(before.sentences))
     new_ids = [s.sentence_id for s in after.sentences if s.doc_id == "kim-russia-visit"]
     assert np.array_equal(after.sentence_vectors.reconstruct_batch(np.asarray(new_ids)), old)
+    old_contexts = before.context_vectors.reconstruct_n(0, len(before.sentences))
+    assert np.array_equal(after.context_vectors.reconstruct_batch(np.asarray(new_ids)), old_contexts)
     assert sorted(p.name for p in settings.corpus_dir.iterdir()) == [
         "kim-russia-visit.txt",
         "tea.pdf",
