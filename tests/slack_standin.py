@@ -14,15 +14,12 @@ import hmac
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import uvicorn
 from aiohttp import web
-from fastapi import FastAPI
 
 BOT_USER = "UBOT"
 BOT_ID = "BBOT"
@@ -211,24 +208,6 @@ class SlackStandIn:
     def stop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
-
-
-@contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    """Our app under uvicorn on a free loopback port, lifespan included."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, name="qa-under-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
 
 
 # -- requests as Slack sends them, signed with the signing secret ------------------------------

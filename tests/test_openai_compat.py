@@ -16,7 +16,7 @@ from qa.config import Settings
 from qa.embedding import Embedder
 from qa.pipeline import QAPipeline
 from tests.fake_llm import ScriptedLLM, completion, is_rewrite, number_of, pipeline_with_llm
-from tests.live_server import serving
+from tests.live import serve
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +26,7 @@ BLUEPRINTS = "How can technical blueprints be sent?"
 @pytest.fixture(scope="module")
 def extractive_url(real_settings: Settings, real_pipeline: QAPipeline) -> Iterator[str]:
     """The real model and FAISS index, extractive mode, behind uvicorn."""
-    with serving(create_app(real_settings, lambda _: real_pipeline)) as url:
+    with serve(create_app(real_settings, lambda _: real_pipeline)) as url:
         yield url
 
 
@@ -44,7 +44,7 @@ def llm_url(real_settings: Settings, real_embedder: Embedder, real_pipeline: QAP
     def load(settings: Settings) -> QAPipeline:
         return pipeline_with_llm(settings, real_embedder, ScriptedLLM([reply]), real_pipeline.index)
 
-    with serving(create_app(real_settings, load)) as url:
+    with serve(create_app(real_settings, load)) as url:
         yield url
 
 

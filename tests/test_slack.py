@@ -27,6 +27,7 @@ from qa.pipeline import QAPipeline
 from qa.slack.blocks import escape
 from tests.conftest import make_settings
 from tests.fakes import FakeEmbedder
+from tests.live import serve
 from tests.slack_standin import (
     BOT_USER,
     TEAM,
@@ -35,7 +36,6 @@ from tests.slack_standin import (
     mention,
     message_event,
     post_to_app,
-    serve,
     sign,
 )
 
