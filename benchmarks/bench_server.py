@@ -39,19 +39,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+def start_server(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "qa.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    return subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # The server logs a line per request: into a file, since an unread pipe fills up and blocks it.
+    with log.open("wb") as sink:
+        return subprocess.Popen(command, env=env, cwd=REPO, stdout=sink, stderr=subprocess.STDOUT)
 
 
-def wait_ready(base: str, process: subprocess.Popen[bytes], timeout: float = 120.0) -> float:
+def wait_ready(base: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 120.0) -> float:
     started = time.perf_counter()
     with httpx.Client(timeout=2.0) as client:
         while time.perf_counter() - started < timeout:
             if process.poll() is not None:
-                raise RuntimeError(
-                    f"server exited: {process.stderr.read().decode()[-2000:] if process.stderr else ''}"
-                )
+                raise RuntimeError(f"server exited: {log.read_text(errors='replace')[-2000:]}")
             try:
                 if client.get(f"{base}/readyz").status_code == 200:
                     return time.perf_counter() - started
@@ -146,7 +146,14 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="qa-bench-server-") as tmp:
         env = dict(os.environ)
         index_dir = args.index_dir or Path(tmp) / "index"
-        env.update({"QA_CORPUS_DIR": str(args.corpus), "QA_INDEX_DIR": str(index_dir), "HF_HUB_OFFLINE": "1"})
+        env.update(
+            {
+                "QA_CORPUS_DIR": str(args.corpus),
+                "QA_INDEX_DIR": str(index_dir),
+                "QA_DATABASE_URL": f"sqlite:///{tmp}/qa.db",
+                "HF_HUB_OFFLINE": "1",
+            }
+        )
         if args.model_cache:
             env["QA_EMBEDDING__CACHE_DIR"] = str(args.model_cache)
         # A load test from one loopback client must not be throttled by per-IP rate limits
@@ -156,9 +163,10 @@ def main(argv: list[str] | None = None) -> None:
             build_index(env)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        process = start_server(env, port)
+        log = Path(tmp) / "server.log"
+        process = start_server(env, port, log)
         try:
-            cold_start = wait_ready(base, process)
+            cold_start = wait_ready(base, process, log)
             rss_ready = rss_mb(process.pid)
             times, errors = sequential(port, asked, args.rounds)
             loaded = asyncio.run(concurrent(base, asked, args.concurrency, args.requests))
