@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None, load_pipeline: PipelineLoader |
         summary="Answers questions about a document corpus with character-exact citations.",
         lifespan=lifespan,
     )
-    app.dependency_overrides[get_settings] = lambda: settings
+    app.state.settings = settings
     install_error_handlers(app)
     for router in (health.router, chat.router, search.router, documents.router, openai_compat.router):
         app.include_router(router)

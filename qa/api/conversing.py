@@ -27,7 +27,11 @@ def get_store(request: Request) -> Store:
     return store if store is not None else UnavailableStore("the service is starting")
 
 
-StoreDep = Annotated[Store, Depends(get_store)]
+async def _store_dependency(request: Request) -> Store:
+    return get_store(request)  # async: no thread-pool hop for an attribute read
+
+
+StoreDep = Annotated[Store, Depends(_store_dependency)]
 
 
 def _count_store_error(app: FastAPI, operation: str, exc: StorageError) -> None:
