@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install serve test lint unit bench index clean screenshots
+.PHONY: install serve test lint bench index clean screenshots
 
 # torch goes in first and pinned: any other torch request would pull a multi-GB CUDA build.
 $(STAMP): pyproject.toml
@@ -40,7 +40,7 @@ bench: install
 	$(PY) benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) index/current index/build-* .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) index/current index/build-* index/models data .pytest_cache .mypy_cache .ruff_cache
 
 # LLM mode against a real OpenAI-compatible server (llama-cpp-python serving Gemma 3 270M).
 # Not part of `make test`: the first run builds llama.cpp from source (about 10 minutes on 2 cores);
