@@ -39,8 +39,9 @@ screenshots: install
 bench: install
 	$(PY) benchmarks/run.py
 
+# Never touches data/ (stored conversations and feedback).
 clean:
-	rm -rf $(VENV) index/current index/build-* index/models data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) index/current index/build-* index/models .pytest_cache .mypy_cache .ruff_cache
 
 # LLM mode against a real OpenAI-compatible server (llama-cpp-python serving Gemma 3 270M).
 # Not part of `make test`: the first run builds llama.cpp from source (about 10 minutes on 2 cores);
