@@ -17,11 +17,10 @@ import math
 import re
 from collections import Counter
 from collections.abc import Sequence
-from functools import cached_property
 
-from qa.chunking import Sentence
 from qa.lexical import tokenize
 from qa.models import Turn
+from qa.retrieval import CorpusTerms
 
 # Words that point back into the conversation instead of naming their subject. "that", "there"
 # and "then" are left out: as in "the frigate that Kim visited" they mostly do not.
@@ -42,32 +41,10 @@ MIN_CONTENT_TERMS = 2  # a question with fewer content words of its own is a fol
 class FollowUpExpander:
     """Builds the retrieval query for a question in the context of earlier user turns."""
 
-    def __init__(self, sentences: Sequence[Sentence]) -> None:
-        self._sentences = sentences
-
-    @cached_property
-    def _terms(self) -> list[frozenset[str]]:
-        # Built on first use: a service that never sees a follow-up never pays for it.
-        return [frozenset(t) for t in tokenize([s.text for s in self._sentences])]
-
-    @cached_property
-    def _idf(self) -> dict[str, float]:
-        frequency = Counter(t for sentence in self._terms for t in sentence)
-        total = len(self._terms)
-        return {t: math.log(1 + (total - df + 0.5) / (df + 0.5)) for t, df in frequency.items()}
-
-    @cached_property
-    def _windows(self) -> list[frozenset[str]]:
-        """Terms of each sentence with the sentence before it in the same paragraph."""
-        windows = []
-        for i, sentence in enumerate(self._sentences):
-            terms = self._terms[i]
-            if i > 0:
-                before = self._sentences[i - 1]
-                if before.doc_id == sentence.doc_id and before.paragraph == sentence.paragraph:
-                    terms = terms | self._terms[i - 1]
-            windows.append(terms)
-        return windows
+    def __init__(self, terms: CorpusTerms) -> None:
+        self._idf = terms.idf
+        # A sentence and the one before it: the window in which words count as "used together".
+        self._windows = terms.context_terms
 
     def _cooccurrence(self, own: set[str], candidates: set[str]) -> Counter[str]:
         counts: Counter[str] = Counter()

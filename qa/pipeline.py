@@ -52,7 +52,7 @@ class QAPipeline:
         self.answerer = ExtractiveAnswerer(
             settings.retrieval.max_answer_sentences, settings.retrieval.answer_margin
         )
-        self.followups = FollowUpExpander(index.sentences)
+        self.followups = FollowUpExpander(self.retriever.terms)
         # Set while an LLM is attached (``llm_session`` / ``attach_llm``); None = extractive only.
         self.llm: GenerativeAnswerer | None = None
 

@@ -46,6 +46,35 @@ class ScoredSentence:
     coverage: float
 
 
+class CorpusTerms:
+    """Lexical statistics of the indexed sentences, computed once and shared.
+
+    Used by sentence scoring here and by follow-up expansion (``qa.followup``).
+    """
+
+    def __init__(self, sentences: list[Sentence]) -> None:
+        self.sentence_terms = [frozenset(t) for t in tokenize([s.text for s in sentences])]
+        document_frequency = Counter(t for terms in self.sentence_terms for t in terms)
+        total = len(self.sentence_terms)
+        self.idf = {
+            term: math.log(1 + (total - df + 0.5) / (df + 0.5)) for term, df in document_frequency.items()
+        }
+        # A term the corpus never uses is as informative as the rarest one.
+        self.unknown_idf = math.log(1 + (total + 0.5) / 0.5)
+        # Terms of each sentence together with the one before it in the same paragraph.
+        self.context_terms = [
+            terms | self.sentence_terms[i - 1]
+            if i > 0
+            and (sentences[i - 1].doc_id, sentences[i - 1].paragraph)
+            == (sentences[i].doc_id, sentences[i].paragraph)
+            else terms
+            for i, terms in enumerate(self.sentence_terms)
+        ]
+
+    def weights(self, query_terms: frozenset[str]) -> dict[str, float]:
+        return {t: self.idf.get(t, self.unknown_idf) for t in query_terms}
+
+
 class Retriever:
     """Answers "which chunks / sentences match this question" over one loaded index."""
 
@@ -53,19 +82,10 @@ class Retriever:
         self._index = index
         self._embedder = embedder
         self._settings = settings
-        self._sentence_terms = [frozenset(t) for t in tokenize([s.text for s in index.sentences])]
-        document_frequency = Counter(t for terms in self._sentence_terms for t in terms)
-        total = len(self._sentence_terms)
-        self._idf = {
-            term: math.log(1 + (total - df + 0.5) / (df + 0.5)) for term, df in document_frequency.items()
-        }
-        # A term the corpus never uses is as informative as the rarest one.
-        self._unknown_idf = math.log(1 + (total + 0.5) / 0.5)
+        self.terms = CorpusTerms(index.sentences)
         # Per-request searches are tiny: OpenMP threads would only add hand-off latency and fight
         # the other requests for the cores.
         faiss.omp_set_num_threads(1)
-        # Terms of each sentence together with the one before it in the same paragraph.
-        self._context_terms = [self._with_previous(i) for i in range(total)]
         self._chunk_of_sentence: dict[int, Chunk] = {}
         for chunk in index.chunks:
             for sentence_id in chunk.sentence_ids:
@@ -117,30 +137,16 @@ class Retriever:
             self._index.sentence_vectors.reconstruct_batch(id_array) @ vector[0],
             self._index.context_vectors.reconstruct_batch(id_array) @ vector[0],
         )
-        weights = self._term_weights(frozenset(tokenize_query(query)))
+        weights = self.terms.weights(frozenset(tokenize_query(query)))
         scored = []
         for sentence_id, similarity in zip(ids, dense, strict=True):
-            coverage = _coverage(weights, self._sentence_terms[sentence_id])
-            context = _coverage(weights, self._context_terms[sentence_id])
+            coverage = _coverage(weights, self.terms.sentence_terms[sentence_id])
+            context = _coverage(weights, self.terms.context_terms[sentence_id])
             score = float(similarity) + COVERAGE_WEIGHT * coverage + CONTEXT_WEIGHT * context
             sentence = self._index.sentences[sentence_id]
             scored.append(ScoredSentence(sentence, score, float(similarity), coverage))
         scored.sort(key=lambda s: (-s.score, s.sentence.sentence_id))
         return scored
-
-    def _with_previous(self, sentence_id: int) -> frozenset[str]:
-        sentences = self._index.sentences
-        terms = self._sentence_terms[sentence_id]
-        if (
-            sentence_id > 0
-            and sentences[sentence_id - 1].paragraph == sentences[sentence_id].paragraph
-            and sentences[sentence_id - 1].doc_id == sentences[sentence_id].doc_id
-        ):
-            terms = terms | self._sentence_terms[sentence_id - 1]
-        return terms
-
-    def _term_weights(self, query_terms: frozenset[str]) -> dict[str, float]:
-        return {t: self._idf.get(t, self._unknown_idf) for t in query_terms}
 
 
 def _coverage(weights: dict[str, float], terms: frozenset[str]) -> float:
