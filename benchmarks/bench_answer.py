@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
         pipeline.retriever._embedder = getattr(batching, "inner", batching)
         throughput["without_query_batching"] = _throughput(pipeline, asked, args)
         pipeline.retriever._embedder = batching
-        counts = pipeline.index.manifest["counts"]
+        counts = pipeline.index.manifest.counts.model_dump()
         result: dict[str, Any] = {
             "backend": settings.embedding.backend,
             "corpus": {k: counts[k] for k in ("documents", "sentences", "chunks")},

@@ -26,8 +26,8 @@ from benchmarks.common import ARTICLE, questions, summary_ms, write_result  # no
 
 
 def sentences(count: int) -> list[str]:
-    from qa.documents import parse_document
-    from qa.segmentation import split_sentences
+    from qa.corpus.documents import parse_document
+    from qa.corpus.segmentation import split_sentences
 
     document = parse_document("article", ARTICLE.read_text(encoding="utf-8"), ARTICLE.name)
     texts = [document.text[s.start : s.end] for s in split_sentences(document.text)]
@@ -66,9 +66,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from qa.config import EmbeddingSettings
-    from qa.embedding import SentenceTransformerEmbedder, resolve_model_path
-    from qa.onnx_embedder import OnnxEmbedder
-    from qa.onnx_export import exported_model_dir
+    from qa.embedding.onnx import OnnxEmbedder
+    from qa.embedding.onnx_export import exported_model_dir
+    from qa.embedding.torch_model import SentenceTransformerEmbedder, resolve_model_path
 
     texts = sentences(args.texts)
     asked = questions()

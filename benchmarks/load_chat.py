@@ -31,7 +31,7 @@ from pathlib import Path
 
 import httpx
 
-from qa.models import Answer
+from qa.contract import Answer
 
 REPO = Path(__file__).resolve().parent.parent
 MARKER = re.compile(r"\[(\d+)\]")

@@ -89,7 +89,7 @@ def _report_skip(name: str, reason: str) -> None:
 @index_app.command("build")
 def index_build() -> None:
     """Rebuild the index from the corpus directory (QA_CORPUS_DIR); bad files are skipped."""
-    from qa.embedding import make_embedder
+    from qa.embedding.factory import make_embedder
     from qa.index import build_index, read_manifest
 
     settings = get_settings()
@@ -102,11 +102,11 @@ def index_build() -> None:
         with progress_bar() as report:
             path = build_index(settings, embedder, report, on_skip=skip)
         manifest = read_manifest(settings.index_dir)
-        counts = manifest["counts"]
+        counts = manifest.counts
     err.print(
-        f"Built index {path.name}: {counts['documents']} documents, "
-        f"{counts['sentences']} sentences, {counts['chunks']} chunks"
-        f"{_skipped_note(len(manifest.get('skipped', {})))}.",
+        f"Built index {path.name}: {counts.documents} documents, "
+        f"{counts.sentences} sentences, {counts.chunks} chunks"
+        f"{_skipped_note(len(manifest.skipped))}.",
         highlight=False,
     )
 
@@ -134,8 +134,8 @@ def index_add(
     paths: Annotated[list[Path], typer.Argument(help="Files or directories (.txt .md .html .htm .pdf).")],
 ) -> None:
     """Add or replace documents: files are copied into the corpus, unchanged ones not re-embedded."""
-    from qa.embedding import make_embedder
-    from qa.ingest import add_documents
+    from qa.embedding.factory import make_embedder
+    from qa.index.ingest import add_documents
 
     settings = get_settings()
     with user_errors():
@@ -150,8 +150,8 @@ def index_remove(
     doc_id: Annotated[str, typer.Argument(help="The document id (its file name stem).")],
 ) -> None:
     """Remove a document from the corpus and the index."""
-    from qa.embedding import make_embedder
-    from qa.ingest import remove_document
+    from qa.embedding.factory import make_embedder
+    from qa.index.ingest import remove_document
 
     settings = get_settings()
     with user_errors():
@@ -175,7 +175,7 @@ def index_status() -> None:
         manifest = read_manifest(settings.index_dir)
         reason = staleness(settings)
     state = "up to date" if reason is None else f"stale ({reason})"
-    out.print(f"Index built {manifest.get('built_at')}: {state}.", highlight=False)
+    out.print(f"Index built {manifest.built_at}: {state}.", highlight=False)
 
 
 @app.command()
@@ -272,7 +272,7 @@ def feedback_export(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File (default: stdout).")] = None,
 ) -> None:
     """Write all feedback, with the question and answer it rates, as CSV or JSON Lines."""
-    from qa.feedback_export import export_feedback
+    from qa.storage.export import export_feedback
 
     if fmt not in ("csv", "jsonl"):
         raise fail("--format must be csv or jsonl.")

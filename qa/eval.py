@@ -14,8 +14,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
+from qa.contract import Answer
 from qa.errors import InvalidInputError
-from qa.models import Answer
 from qa.pipeline import QAPipeline
 
 

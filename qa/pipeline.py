@@ -13,15 +13,16 @@ from qa.answering.citations import verify_citations
 from qa.answering.extractive import ExtractiveAnswerer
 from qa.answering.generative import GenerativeAnswerer, StreamEvent, replay
 from qa.answering.llm import ChatGenerator, OpenAICompatibleGenerator, make_client
+from qa.answering.prompts import PromptSet, load_prompts
 from qa.config import Settings
-from qa.documents import Document
-from qa.embedding import Embedder, make_embedder
+from qa.contract import Answer, SearchHit, Turn
+from qa.corpus.documents import Document
+from qa.embedding.base import Embedder
+from qa.embedding.factory import make_embedder
 from qa.errors import InvalidInputError, NotFoundError
-from qa.followup import FollowUpExpander
 from qa.index import Progress, SearchIndex, ensure_index
-from qa.models import Answer, SearchHit, Turn
-from qa.prompts import PromptSet, load_prompts
-from qa.retrieval import Retriever
+from qa.retrieval.followup import FollowUpExpander
+from qa.retrieval.retriever import Retriever
 
 MAX_SEARCH_RESULTS = 50
 

@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 
 from qa.api.app import create_app
 from qa.config import Settings
-from qa.embedding import Embedder, make_embedder
+from qa.embedding.base import Embedder
+from qa.embedding.factory import make_embedder
 from qa.pipeline import QAPipeline
 from tests.fakes import FakeEmbedder
 

@@ -18,7 +18,7 @@ import httpx
 
 from qa.answering.llm import OpenAICompatibleGenerator, make_client
 from qa.config import Settings
-from qa.embedding import Embedder
+from qa.embedding.base import Embedder
 from qa.index import SearchIndex
 from qa.pipeline import QAPipeline
 

@@ -6,8 +6,8 @@ import hashlib
 
 import numpy as np
 
-from qa.embedding import Vectors
-from qa.lexical import tokenize
+from qa.embedding.base import Vectors
+from qa.index.lexical import tokenize
 
 
 class FakeEmbedder:

@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from qa.batching import BatchingEmbedder
-from qa.embedding import Vectors
+from qa.embedding.base import Vectors
+from qa.embedding.batching import BatchingEmbedder
 from tests.fakes import FakeEmbedder
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.embedding import Embedder
+from qa.embedding.base import Embedder
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration

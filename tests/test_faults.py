@@ -19,9 +19,9 @@ from fastapi.testclient import TestClient
 
 from qa.api.app import create_app
 from qa.config import IndexSettings, Settings
-from qa.models import Answer, Turn
+from qa.contract import Answer, Turn
 from qa.pipeline import QAPipeline
-from qa.store import database_path
+from qa.storage.sqlite import database_path
 from tests.conftest import make_settings
 from tests.fakes import FakeEmbedder
 from tests.live import serve

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from qa.contract import Turn
 from qa.eval import load_items, score_item
-from qa.followup import FollowUpExpander
-from qa.models import Turn
 from qa.pipeline import QAPipeline
+from qa.retrieval.followup import FollowUpExpander
 from tests.conftest import DEV_QUESTIONS
 
 

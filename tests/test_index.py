@@ -19,11 +19,11 @@ from tests.fakes import FakeEmbedder
 def test_manifest_records_model_chunking_and_corpus(settings: Settings, fake_embedder: FakeEmbedder) -> None:
     build_index(settings, fake_embedder)
     manifest = read_manifest(settings.index_dir)
-    assert manifest["model_id"] == settings.embedding.model_id
-    assert manifest["dimension"] == fake_embedder.dimension
-    assert manifest["chunking"] == settings.chunking.model_dump()
-    assert set(manifest["corpus"]) == {"kim-russia-visit.txt"}
-    assert manifest["format_version"] >= 1
+    assert manifest.model_id == settings.embedding.model_id
+    assert manifest.dimension == fake_embedder.dimension
+    assert manifest.chunking == settings.chunking.model_dump()
+    assert set(manifest.corpus) == {"kim-russia-visit.txt"}
+    assert manifest.format_version >= 1
     assert staleness(settings) is None
 
 
@@ -58,7 +58,7 @@ def test_failed_build_leaves_the_current_index_untouched(
     with pytest.raises(CorpusError, match="broken.txt"):
         build_index(settings, fake_embedder)
     assert (settings.index_dir / "current").resolve() == before
-    assert load_index(settings.index_dir).manifest["counts"]["documents"] == 1
+    assert load_index(settings.index_dir).manifest.counts.documents == 1
 
 
 def test_corpus_change_makes_the_index_stale_and_startup_rebuilds(

@@ -12,11 +12,11 @@ import pytest
 from fpdf import FPDF
 
 from qa.config import Settings
-from qa.documents import load_corpus, read_document
-from qa.embedding import Vectors
+from qa.corpus.documents import load_corpus, read_document
+from qa.embedding.base import Vectors
 from qa.errors import CorpusError, NotFoundError
 from qa.index import build_index, load_index, read_manifest, staleness
-from qa.ingest import add_documents, remove_document
+from qa.index.ingest import add_documents, remove_document
 from qa.pipeline import QAPipeline
 from tests.conftest import REPO
 from tests.fakes import FakeEmbedder
@@ -112,8 +112,8 @@ def test_build_skips_bad_files_and_reports_them(settings: Settings, incoming: Pa
     build_index(settings, FakeEmbedder(), on_skip=lambda path, reason: skipped.append(path.name))
     assert sorted(skipped) == ["broken.pdf", "empty.html", "latin1.txt"]
     manifest = read_manifest(settings.index_dir)
-    assert sorted(manifest["skipped"]) == sorted(skipped)
-    assert manifest["counts"]["documents"] == 3
+    assert sorted(manifest.skipped) == sorted(skipped)
+    assert manifest.counts.documents == 3
     assert staleness(settings) is None  # skipped files are part of the recorded corpus
 
 

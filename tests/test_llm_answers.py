@@ -15,8 +15,8 @@ from pydantic import SecretStr
 
 from qa.answering.generative import Finished, Reset, Started, Token
 from qa.config import Settings
+from qa.contract import Answer, Turn
 from qa.eval import evaluate_async, load_items
-from qa.models import Answer, Turn
 from qa.pipeline import QAPipeline
 from tests.conftest import DEV_QUESTIONS, make_settings
 from tests.fake_llm import (

@@ -22,8 +22,8 @@ from fastapi.testclient import TestClient
 
 from qa.api.app import create_app
 from qa.config import Settings
-from qa.embedding import Embedder
-from qa.models import Answer
+from qa.contract import Answer
+from qa.embedding.base import Embedder
 from qa.pipeline import QAPipeline
 from tests.fake_llm import llm_settings
 from tests.test_api import sse_events

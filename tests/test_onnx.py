@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 
 from qa.config import EmbeddingSettings, Settings
-from qa.embedding import Embedder, SentenceTransformerEmbedder, make_embedder, resolve_model_path
+from qa.embedding.base import Embedder
+from qa.embedding.factory import make_embedder
+from qa.embedding.onnx import OnnxEmbedder
+from qa.embedding.onnx_export import MIN_COSINE, exported_model_dir, read_marker
+from qa.embedding.torch_model import SentenceTransformerEmbedder, resolve_model_path
 from qa.eval import evaluate, load_items
-from qa.onnx_embedder import OnnxEmbedder
-from qa.onnx_export import MIN_COSINE, exported_model_dir, read_marker
 from qa.pipeline import QAPipeline
 from tests.conftest import ARTICLE, DEV_QUESTIONS, REPO, make_settings
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from qa.api.app import create_app
 from qa.config import Settings
-from qa.embedding import Embedder
+from qa.embedding.base import Embedder
 from qa.pipeline import QAPipeline
 from tests.fake_llm import ScriptedLLM, completion, is_rewrite, number_of, pipeline_with_llm
 from tests.live import serve

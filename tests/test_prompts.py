@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.models import Turn
-from qa.prompts import DEFAULT_PROMPTS_DIR, NumberedSentence, PromptError, fence, load_prompts
+from qa.answering.prompts import DEFAULT_PROMPTS_DIR, NumberedSentence, PromptError, fence, load_prompts
+from qa.contract import Turn
 
 
 def copy_prompts(tmp_path: Path) -> Path:

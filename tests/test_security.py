@@ -222,7 +222,7 @@ def test_json_logs_carry_request_id_and_keep_questions_out_unless_enabled(
 def test_questions_are_logged_only_when_enabled(caplog: pytest.LogCaptureFixture) -> None:
     from qa.api.observability import log_answer
     from qa.config import ObservabilitySettings
-    from qa.models import Answer
+    from qa.contract import Answer
 
     answer = Answer(answer="a", answerable=False, citations=[], conversation_id="c", message_id="m")
     caplog.set_level(logging.INFO, logger="qa.answers")

@@ -3,7 +3,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qa.segmentation import split_sentences
+from qa.corpus.segmentation import split_sentences
 from tests.conftest import ARTICLE
 
 

@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 
 from qa.api.app import create_app
 from qa.config import Settings, SlackSettings
-from qa.models import Answer, Turn
+from qa.contract import Answer, Turn
 from qa.pipeline import QAPipeline
 from qa.slack.blocks import escape
 from tests.conftest import make_settings

@@ -11,7 +11,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qa.models import Answer, Citation, Turn
+from qa.contract import Answer, Citation, Turn
 from qa.slack.blocks import (
     MAX_BLOCKS,
     SECTION_TEXT_LIMIT,

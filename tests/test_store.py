@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from qa.contract import Answer, Citation
 from qa.errors import NotFoundError, StorageError
-from qa.models import Answer, Citation
-from qa.store import SQLiteStore, UnavailableStore, database_path, open_store
+from qa.storage.sqlite import SQLiteStore, UnavailableStore, database_path, open_store
 
 
 def make_answer(conversation: str, message: str, text: str = "It was Russia [1].") -> Answer:

@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 
 from qa.config import IndexSettings, Settings
 from qa.index import build_index, load_index, read_manifest
-from qa.lexical import tokenize, tokenize_query
+from qa.index.lexical import tokenize, tokenize_query
+from qa.index.vectors import build_vector_index, choose_params
 from qa.pipeline import QAPipeline
-from qa.retrieval import _top
-from qa.vector_index import build_vector_index, choose_params
+from qa.retrieval.retriever import _top
 from tests.conftest import make_settings
 from tests.fakes import FakeEmbedder
 
@@ -50,7 +50,7 @@ def test_large_corpus_gets_hnsw_recorded_in_the_manifest_and_same_answers(tmp_pa
     build_index(hnsw_settings, FakeEmbedder())
     manifest = read_manifest(hnsw_settings.index_dir)
     hnsw_params = {"type": "hnsw", "M": 16, "ef_construction": 64, "ef_search": 100}
-    assert manifest["vector_index"]["chunks"] == hnsw_params
+    assert manifest.vector_index["chunks"] == hnsw_params
     assert read_manifest(flat_settings.index_dir)["vector_index"]["sentences"] == {"type": "flat"}
     loaded = load_index(hnsw_settings.index_dir, hnsw_settings.index)
     assert type(loaded.chunk_vectors).__name__ == "IndexHNSWFlat"

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from qa.config import Settings
-from qa.embedding import Embedder
+from qa.embedding.base import Embedder
 from qa.pipeline import QAPipeline
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, HOSTILE_CSS, LiveServer
 from tests.conftest import make_settings

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from qa.chunking import Sentence
+from qa.corpus.chunking import Sentence
 
 _OPENING_QUOTES = ("“", '"', "‘")
 _SPEECH_VERB = re.compile(

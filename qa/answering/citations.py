@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from qa.documents import Document
+from qa.contract import Citation
+from qa.corpus.documents import Document
 from qa.errors import QAError
-from qa.models import Citation
 
 
 class CitationMismatchError(QAError):

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from qa.answering.attribution import attribution_for, continuation_of
 from qa.answering.citations import make_citation
-from qa.chunking import Sentence
-from qa.models import Citation
-from qa.retrieval import Retriever, ScoredSentence
+from qa.contract import Citation
+from qa.corpus.chunking import Sentence
+from qa.retrieval.retriever import Retriever, ScoredSentence
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,10 +20,10 @@ from starlette.concurrency import run_in_threadpool
 from qa.answering.attribution import attribution_for
 from qa.answering.citations import verify_citations
 from qa.answering.llm import ChatGenerator, LLMError
+from qa.answering.prompts import REFUSAL_TOKEN, ChatMessage, NumberedSentence, PromptSet
 from qa.answering.verify import Candidate, VerifiedReply, verify_reply
-from qa.models import Answer, Turn
-from qa.prompts import REFUSAL_TOKEN, ChatMessage, NumberedSentence, PromptSet
-from qa.retrieval import ScoredSentence
+from qa.contract import Answer, Turn
+from qa.retrieval.retriever import ScoredSentence
 
 if TYPE_CHECKING:
     from qa.pipeline import QAPipeline

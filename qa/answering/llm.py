@@ -15,9 +15,9 @@ from typing import Any, Protocol
 
 import httpx
 
+from qa.answering.prompts import ChatMessage
 from qa.config import LLMSettings
 from qa.errors import QAError
-from qa.prompts import ChatMessage
 
 log = logging.getLogger("qa.llm")
 

@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from qa.answering.citations import make_citation
-from qa.chunking import Sentence
-from qa.documents import Document
-from qa.lexical import tokenize
-from qa.models import Citation
-from qa.segmentation import split_sentences
+from qa.contract import Citation
+from qa.corpus.chunking import Sentence
+from qa.corpus.documents import Document
+from qa.corpus.segmentation import split_sentences
+from qa.index.lexical import tokenize
 
 # [3], [3, 5], [3][5], [Source 3], [sentence 3; 4]: the forms small models actually write.
 MARKER = re.compile(

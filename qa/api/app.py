@@ -20,7 +20,7 @@ from qa.config import Settings, get_settings
 from qa.errors import QAError
 from qa.pipeline import QAPipeline
 from qa.slack import mount_slack
-from qa.store import open_store
+from qa.storage.sqlite import open_store
 
 log = logging.getLogger("qa.api")
 

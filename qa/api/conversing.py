@@ -14,9 +14,9 @@ from fastapi import Depends, FastAPI, Request
 
 from qa.api.observability import get_metrics, log_answer
 from qa.config import Settings
+from qa.contract import Answer, Turn
 from qa.errors import InvalidInputError, StorageError
-from qa.models import Answer, Turn
-from qa.store import Store, UnavailableStore
+from qa.storage.sqlite import Store, UnavailableStore
 
 log = logging.getLogger("qa.api")
 

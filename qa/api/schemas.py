@@ -1,4 +1,4 @@
-"""Request and response bodies of the HTTP API (the answer itself is ``qa.models.Answer``)."""
+"""Request and response bodies of the HTTP API (the answer itself is ``qa.contract.Answer``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from qa.models import SearchHit, Turn
+from qa.contract import SearchHit, Turn
 from qa.pipeline import MAX_SEARCH_RESULTS
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
-from qa.models import Answer, Citation
+from qa.contract import Answer, Citation
 
 Block = dict[str, Any]
 

@@ -23,8 +23,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from starlette.datastructures import State
 
 from qa.config import Settings
+from qa.contract import Answer, Citation, Turn
 from qa.errors import QAError
-from qa.models import Answer, Citation, Turn
 from qa.slack.blocks import (
     FEEDBACK_DOWN,
     FEEDBACK_UP,

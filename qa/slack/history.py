@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from qa.models import Turn
+from qa.contract import Turn
 
 _TOKEN = re.compile(r"<([^<>]*)>")
 _SPACES = re.compile(r"[ \t]+")

@@ -15,8 +15,8 @@ from qa.api.deps import PipelineDep, SettingsDep
 from qa.api.schemas import ChatRequest, ErrorResponse
 from qa.api.streams import LimitedEventSourceResponse, claim_stream
 from qa.config import Settings
+from qa.contract import Answer
 from qa.errors import QAError
-from qa.models import Answer
 
 router = APIRouter(prefix="/v1", tags=["chat"])
 

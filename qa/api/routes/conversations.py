@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path
 
 from qa.api.conversing import StoreDep
 from qa.api.schemas import ErrorResponse
-from qa.store import Conversation
+from qa.storage.sqlite import Conversation
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from qa.api.deps import PipelineDep
 from qa.api.schemas import DocumentDetail, DocumentList, DocumentSummary, ErrorResponse
-from qa.documents import Document
+from qa.corpus.documents import Document
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 

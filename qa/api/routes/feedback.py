@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from qa.api.conversing import StoreDep
 from qa.api.schemas import ErrorResponse
 from qa.api.security import get_principal
-from qa.conversations import Rating
+from qa.storage.protocols import Rating
 
 router = APIRouter(prefix="/v1", tags=["feedback"])
 

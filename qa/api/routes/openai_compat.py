@@ -24,8 +24,8 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from qa.answering.generative import PIECE
 from qa.api.deps import PipelineDep, SettingsDep
 from qa.api.schemas import ErrorResponse
+from qa.contract import Answer, Citation, Turn
 from qa.errors import InvalidInputError, NotFoundError
-from qa.models import Answer, Citation, Turn
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 

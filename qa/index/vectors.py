@@ -17,7 +17,7 @@ from typing import Any
 import faiss
 
 from qa.config import IndexSettings
-from qa.embedding import Vectors
+from qa.embedding.base import Vectors
 
 
 def choose_params(count: int, settings: IndexSettings) -> dict[str, Any]:

@@ -15,13 +15,13 @@ from typing import Literal, TypedDict
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, TemplateError, meta
 
+from qa.contract import Turn
 from qa.errors import NotReadyError
-from qa.models import Turn
 
-log = logging.getLogger("qa.prompts")
+log = logging.getLogger("qa.answering.prompts")
 
 # The source tree's prompts/; a non-editable install (the Docker image) uses ./prompts instead.
-DEFAULT_PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+DEFAULT_PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
 # What the model is told to say when the sources do not answer; we detect it exactly.
 REFUSAL_TOKEN = "NOT_IN_SOURCES"
 

@@ -10,8 +10,8 @@ from collections import Counter
 from dataclasses import dataclass
 from itertools import groupby
 
-from qa.documents import Document
-from qa.segmentation import split_sentences
+from qa.corpus.documents import Document
+from qa.corpus.segmentation import split_sentences
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,3 +87,19 @@ def build_chunks(
             )
             per_document[doc_id] += 1
     return chunks
+
+
+def context_texts(sentences: list[Sentence]) -> list[str]:
+    """Each sentence preceded by the one before it in its document.
+
+    "“They have 2 million workers…,” he said." means little alone; read after "Chun In-bum …
+    said Pyongyang's arms complex should not be underestimated." it matches "arms industry".
+    """
+    texts = []
+    for position, sentence in enumerate(sentences):
+        previous = sentences[position - 1] if position else None
+        if previous is not None and previous.doc_id == sentence.doc_id:
+            texts.append(f"{previous.text} {sentence.text}")
+        else:
+            texts.append(sentence.text)
+    return texts

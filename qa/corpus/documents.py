@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from qa.corpus.extraction import ExtractionError, html_text, pdf_text
 from qa.errors import CorpusError
-from qa.extract import ExtractionError, html_text, pdf_text
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
 OnSkip = Callable[[Path, str], None]  # (file, reason) for a file left out of the index

@@ -1,4 +1,4 @@
-"""SQLite persistence for conversations and feedback (implements ``qa.conversations`` protocols).
+"""SQLite persistence for conversations and feedback (implements ``qa.storage.protocols`` protocols).
 
 One connection, used from one dedicated worker thread: every operation is a single function
 that runs a whole transaction (``BEGIN IMMEDIATE`` … ``COMMIT``) on that thread. A caller that is
@@ -22,12 +22,12 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
 
-from qa.conversations import Rating
+from qa.contract import Answer, Citation, Turn
 from qa.errors import NotFoundError, StorageError
-from qa.models import Answer, Citation, Turn
+from qa.storage.protocols import Rating
 
 T = TypeVar("T")
-log = logging.getLogger("qa.store")
+log = logging.getLogger("qa.storage.sqlite")
 SCHEMA_VERSION = 1
 
 _SCHEMA = """

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TextIO
 
 from qa.errors import StorageError
-from qa.store import FeedbackRecord, SQLiteStore, database_path
+from qa.storage.sqlite import FeedbackRecord, SQLiteStore, database_path
 
 
 async def _read(url: str) -> list[FeedbackRecord]:

@@ -18,9 +18,9 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
-from qa.lexical import tokenize
-from qa.models import Turn
-from qa.retrieval import CorpusTerms
+from qa.contract import Turn
+from qa.index.lexical import tokenize
+from qa.retrieval.retriever import CorpusTerms
 
 # Words that point back into the conversation instead of naming their subject. "that", "there"
 # and "then" are left out: as in "the frigate that Kim visited" they mostly do not.

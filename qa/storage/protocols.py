@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal, Protocol
 
-from qa.models import Answer, Turn
+from qa.contract import Answer, Turn
 
 Rating = Literal["up", "down"]
 

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qa.config import Settings
-from qa.documents import SUPPORTED_SUFFIXES, corpus_files, read_document
-from qa.embedding import Embedder
+from qa.corpus.documents import SUPPORTED_SUFFIXES, corpus_files, read_document
+from qa.embedding.base import Embedder
 from qa.errors import CorpusError, NotFoundError
-from qa.index import Progress, build_index, read_manifest
+from qa.index.build import Progress, build_index
+from qa.index.manifest import read_manifest
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
@@ -142,9 +143,9 @@ def _rebuild(
                 on_skip(path.name, reason)
 
     report.index_path = build_index(settings, embedder, progress, reuse=True, on_skip=skipped)
-    counts = read_manifest(settings.index_dir)["counts"]
-    report.embedded_documents = int(counts.get("embedded_documents", 0))
-    report.reused_documents = int(counts.get("reused_documents", 0))
+    counts = read_manifest(settings.index_dir).counts
+    report.embedded_documents = counts.embedded_documents
+    report.reused_documents = counts.reused_documents
 
 
 def _sha256(path: Path) -> str:

@@ -2,7 +2,7 @@
 
 The extracted text *is* the document: it is what ``/v1/documents/{doc_id}`` serves and what
 citation offsets index into, so nothing downstream ever looks at the original bytes again.
-Paragraphs are lines (as in ``qa.segmentation``), so extraction aims for one line per paragraph.
+Paragraphs are lines (as in ``qa.corpus.segmentation``), so extraction aims for one line per paragraph.
 """
 
 from __future__ import annotations

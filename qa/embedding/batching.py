@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qa.embedding import Embedder, Vectors
+from qa.embedding.base import Embedder, Vectors
 
 
 @dataclass(slots=True, eq=False)

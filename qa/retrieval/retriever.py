@@ -22,11 +22,11 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from qa.chunking import Chunk, Sentence
 from qa.config import RetrievalSettings
-from qa.embedding import Embedder, Vectors
+from qa.corpus.chunking import Chunk, Sentence
+from qa.embedding.base import Embedder, Vectors
 from qa.index import SearchIndex
-from qa.lexical import tokenize, tokenize_query
+from qa.index.lexical import tokenize, tokenize_query
 
 COVERAGE_WEIGHT = 0.3
 CONTEXT_WEIGHT = 0.2
@@ -49,7 +49,7 @@ class ScoredSentence:
 class CorpusTerms:
     """Lexical statistics of the indexed sentences, computed once and shared.
 
-    Used by sentence scoring here and by follow-up expansion (``qa.followup``).
+    Used by sentence scoring here and by follow-up expansion (``qa.retrieval.followup``).
     """
 
     def __init__(self, sentences: list[Sentence]) -> None:

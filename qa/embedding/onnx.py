@@ -1,6 +1,6 @@
 """The ONNX Runtime embedder used at query time and for index builds.
 
-sentence-transformers exports the model (``qa.onnx_export``) and proves it equivalent to PyTorch;
+sentence-transformers exports the model (``qa.embedding.onnx_export``) and proves it equivalent to PyTorch;
 at run time we call the exported graph through ``onnxruntime`` and the model's own fast tokenizer
 (``tokenizers``) directly. That skips importing torch and sentence-transformers in the server
 (seconds of cold start, hundreds of MB of RSS) and the per-call tensor conversions of
@@ -16,18 +16,18 @@ from pathlib import Path
 import numpy as np
 
 from qa.config import EmbeddingSettings
-from qa.embedding import Vectors
+from qa.embedding.base import Vectors
 from qa.errors import ModelMissingError
 
 
 class OnnxEmbedder:
-    """An ``Embedder`` over an exported model directory (see ``qa.onnx_export``)."""
+    """An ``Embedder`` over an exported model directory (see ``qa.embedding.onnx_export``)."""
 
     def __init__(self, exported: Path, settings: EmbeddingSettings, dimension: int | None = None) -> None:
         import onnxruntime
         from tokenizers import Tokenizer
 
-        from qa.onnx_export import read_marker
+        from qa.embedding.onnx_export import read_marker
 
         marker = read_marker(exported)
         options = onnxruntime.SessionOptions()

@@ -1,0 +1,1 @@
+"""The corpus: documents, text extraction, sentence segmentation and chunking."""

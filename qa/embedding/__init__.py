@@ -1,0 +1,1 @@
+"""Text embeddings: protocol (``base``), backends (``torch_model``, ``onnx``), batching, factory."""

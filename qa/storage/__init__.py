@@ -1,0 +1,1 @@
+"""Persistence of conversations and feedback (SQLite by default), behind protocols."""
