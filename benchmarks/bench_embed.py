@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import ARTICLE, questions, summary_ms, write_result  # noqa: E402
+from benchmarks.common import ARTICLE, questions, summary_ms, write_result
 
 
 def sentences(count: int) -> list[str]:

@@ -25,9 +25,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import peak_rss_mb, rss_mb, summary_ms, write_result  # noqa: E402
-from qa.config import IndexSettings  # noqa: E402
-from qa.index.vectors import build_vector_index, choose_params, read_vector_index  # noqa: E402
+from benchmarks.common import peak_rss_mb, rss_mb, summary_ms, write_result
+from qa.config import IndexSettings
+from qa.index.vectors import build_vector_index, choose_params, read_vector_index
 
 
 def clustered(count: int, dimension: int, clusters: int, rng: np.random.Generator) -> np.ndarray:

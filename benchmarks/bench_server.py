@@ -30,7 +30,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import REPO, peak_rss_mb, questions, rss_mb, summary_ms, write_result  # noqa: E402
+from benchmarks.common import REPO, peak_rss_mb, questions, rss_mb, summary_ms, write_result
 
 
 def free_port() -> int:

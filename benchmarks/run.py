@@ -130,7 +130,7 @@ def render(results: Path) -> str:
             "| measure | measured | target | |",
             "| --- | --- | --- | --- |",
         ]
-        lines += rows + [""]
+        lines += [*rows, ""]
     if answer:
         t = answer[next(k for k in answer if k.startswith("answers_per_s_"))]
         threads = next(k for k in answer if k.startswith("answers_per_s_")).split("_")[3]

@@ -74,10 +74,14 @@ def _load_pipeline(settings: Settings) -> Any:
         return QAPipeline.load(settings, progress=report)
 
 
-async def _answer(pipeline: Any, question: str) -> Any:
-    """One answer through the async entry point, with the configured LLM if there is one."""
-    async with pipeline.llm_session():
-        return await pipeline.answer(question)
+async def _answer(settings: Settings, question: str) -> Any:
+    """One turn through the chat service, as on every other surface: stored, counted, logged."""
+    from qa.service.chat import ChatTurn
+    from qa.service.runtime import Runtime
+
+    runtime = Runtime(settings)
+    async with runtime.running(_load_pipeline):
+        return await runtime.chat.answer(ChatTurn(question, surface="cli"))
 
 
 def _report_skip(name: str, reason: str) -> None:
@@ -186,7 +190,7 @@ def ask(
     """Answer one question from the corpus, with citations."""
     settings = get_settings()
     with user_errors():
-        answer = asyncio.run(_answer(_load_pipeline(settings), question))
+        answer = asyncio.run(_answer(settings, question))
     if as_json:
         sys.stdout.write(answer.model_dump_json(indent=2) + "\n")
         return

@@ -68,3 +68,11 @@ class StorageError(QAError):
     code = "storage_unavailable"
     status_code = 503
     public_message = "Conversation storage is unavailable right now; try again shortly."
+
+
+class BusyError(QAError):
+    """Too many answers at once for this caller or this server; retry after ``retry_after`` s."""
+
+    code = "rate_limited"
+    status_code = 429
+    retry_after = 1

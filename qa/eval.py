@@ -10,6 +10,7 @@ import asyncio
 import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
@@ -171,7 +172,7 @@ def calibrate_threshold(report: EvalReport) -> float:
     """
     scored = sorted((i.top_score, i.answerable_expected) for i in report.items if i.top_score is not None)
     best: tuple[int, float, float] | None = None
-    for (low, _), (high, _) in zip(scored, scored[1:], strict=False):
+    for (low, _), (high, _) in pairwise(scored):
         threshold = (low + high) / 2
         right = sum((score >= threshold) == answerable for score, answerable in scored)
         candidate = (right, high - low, threshold)

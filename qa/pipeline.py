@@ -1,18 +1,25 @@
-"""``QAPipeline``: the one entry point that the CLI, the HTTP API, the widget and Slack call."""
+"""``QAPipeline``: the answer graph every surface reaches through the chat service.
+
+validate -> expand / rewrite the follow-up -> retrieve (once) -> decide answerable -> compose
+(extractive, or LLM with the extractive composer on the same evidence as the fallback) -> verify.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import aclosing, asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
 
-from starlette.concurrency import run_in_threadpool
+from anyio import to_thread
 
 from qa.answering.citations import verify_citations
+from qa.answering.events import Finished, Reset, Started, StreamEvent, Token, replay
 from qa.answering.extractive import ExtractiveAnswerer
-from qa.answering.generative import GenerativeAnswerer, StreamEvent, replay
-from qa.answering.llm import ChatGenerator, OpenAICompatibleGenerator, make_client
+from qa.answering.generative import LLMComposer, Prompted, Sources
+from qa.answering.llm import ChatGenerator, LLMError, OpenAICompatibleGenerator, make_client
 from qa.answering.prompts import PromptSet, load_prompts
 from qa.config import Settings
 from qa.contract import Answer, SearchHit, Turn
@@ -22,7 +29,7 @@ from qa.embedding.factory import make_embedder
 from qa.errors import InvalidInputError, NotFoundError
 from qa.index import Progress, SearchIndex, ensure_index
 from qa.retrieval.followup import FollowUpExpander
-from qa.retrieval.retriever import Retriever
+from qa.retrieval.retriever import Retriever, ScoredSentence
 
 MAX_SEARCH_RESULTS = 50
 
@@ -44,6 +51,21 @@ def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
         timings[name] = round((time.perf_counter() - started) * 1000, 2)
 
 
+@dataclass(slots=True)
+class _Turn:
+    """One question on its way through the graph."""
+
+    question: str
+    conversation_id: str
+    query: str = ""
+    evidence: list[ScoredSentence] | None = None  # set once, by the single retrieval
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _reason(exc: LLMError | TimeoutError) -> str:
+    return exc.reason if isinstance(exc, LLMError) else "timeout"
+
+
 class QAPipeline:
     """Question in, verified ``Answer`` out. Cheap to call; heavy state is loaded once."""
 
@@ -55,7 +77,8 @@ class QAPipeline:
         )
         self.followups = FollowUpExpander(self.retriever.terms)
         # Set while an LLM is attached (``llm_session`` / ``attach_llm``); None = extractive only.
-        self.llm: GenerativeAnswerer | None = None
+        self.llm: LLMComposer | None = None
+        self.retrievals = 0  # evidence retrievals made for answers (one per question, fallback included)
 
     @classmethod
     def load(
@@ -87,16 +110,118 @@ class QAPipeline:
             raise InvalidInputError(f"The message is longer than {limit} characters.")
         return cleaned
 
+    def retrieval_query(self, question: str, history: list[Turn] | None) -> str:
+        """The text to retrieve with: the question, in the context of the conversation."""
+        return self.followups.expand(question, history)
+
+    # -- the graph ---------------------------------------------------------------------------
+
+    def _start(self, question: str, conversation_id: str | None) -> _Turn:
+        return _Turn(self.validate_question(question), conversation_id or new_conversation_id())
+
+    def _retrieve(self, turn: _Turn) -> list[ScoredSentence]:
+        with _timed(turn.timings, "retrieval"):
+            turn.evidence = self.retriever.rank_sentences(turn.query)
+        self.retrievals += 1
+        return turn.evidence
+
+    def _answerable(self, evidence: list[ScoredSentence]) -> bool:
+        return bool(evidence) and evidence[0].score >= self.settings.retrieval.min_answer_score
+
+    def _refusal(self, turn: _Turn) -> Answer:
+        return Answer(
+            answer=self.refusal_message,
+            answerable=False,
+            citations=[],
+            conversation_id=turn.conversation_id,
+            message_id=new_message_id(),
+            timings_ms=turn.timings,
+        )
+
+    def _extractive(self, turn: _Turn, evidence: list[ScoredSentence]) -> Answer:
+        if not self._answerable(evidence):
+            return self._refusal(turn)
+        with _timed(turn.timings, "answer"):
+            draft = self.answerer.compose(evidence, self.retriever)
+            verify_citations(draft.citations, self.index.documents)
+        return Answer(
+            answer=draft.text,
+            answerable=True,
+            citations=draft.citations,
+            conversation_id=turn.conversation_id,
+            message_id=new_message_id(),
+            mode="extractive",
+            timings_ms=turn.timings,
+        )
+
+    def _answer_extractively(self, turn: _Turn, history: list[Turn] | None) -> Answer:
+        turn.query = self.retrieval_query(turn.question, history)
+        return self._extractive(turn, self._retrieve(turn))
+
+    def ask(
+        self,
+        question: str,
+        history: list[Turn] | None = None,
+        conversation_id: str | None = None,
+    ) -> Answer:
+        """The extractive answer, synchronously (the CLI's and benchmarks' shortcut)."""
+        return self._answer_extractively(self._start(question, conversation_id), history)
+
+    async def _prepare(self, llm: LLMComposer, turn: _Turn, history: list[Turn] | None) -> None:
+        """Rewrite a follow-up with the model (else fold the conversation in), then retrieve."""
+        rewritten = None
+        if history:
+            with _timed(turn.timings, "rewrite"):
+                rewritten = await llm.rewrite(turn.question, history)
+        turn.query = rewritten or self.retrieval_query(turn.question, history)
+        await to_thread.run_sync(self._retrieve, turn)
+
+    async def _fallback(self, turn: _Turn, history: list[Turn] | None, reason: str) -> Answer:
+        """The extractive answer on the evidence already retrieved (retrieving only if none was)."""
+        if turn.evidence is None:
+            turn.query = self.retrieval_query(turn.question, history)
+            await to_thread.run_sync(self._retrieve, turn)
+        assert turn.evidence is not None
+        answer = self._extractive(turn, turn.evidence)
+        return answer.model_copy(update={"fallback_reason": reason})
+
+    def _llm_answer(self, llm: LLMComposer, turn: _Turn, reply: str, prompted: Prompted) -> Answer:
+        with _timed(turn.timings, "verify"):
+            verified = llm.verify(reply, prompted)
+        return Answer(
+            answer=verified.text,
+            answerable=True,
+            citations=verified.citations,
+            conversation_id=turn.conversation_id,
+            message_id=new_message_id(),
+            mode="llm",
+            timings_ms=turn.timings,
+            unsupported_sentences=verified.unsupported,
+        )
+
     async def answer(
         self,
         question: str,
         history: list[Turn] | None = None,
         conversation_id: str | None = None,
     ) -> Answer:
-        """The entry point for every surface (HTTP, widget, Slack, CLI)."""
-        if self.llm is not None:
-            return await self.llm.answer(question, history, conversation_id)
-        return await run_in_threadpool(self.ask, question, history, conversation_id)
+        """One verified answer (the chat service calls this for every surface)."""
+        turn = self._start(question, conversation_id)
+        llm = self.llm
+        if llm is None:
+            return await to_thread.run_sync(self._answer_extractively, turn, history)
+        try:
+            async with asyncio.timeout(self.settings.llm.total_timeout):
+                await self._prepare(llm, turn, history)
+                assert turn.evidence is not None
+                if not self._answerable(turn.evidence):
+                    return self._refusal(turn)
+                prompted = llm.prompt(turn.query, turn.evidence)
+                with _timed(turn.timings, "llm"):
+                    reply = await llm.complete(prompted)
+                return self._llm_answer(llm, turn, reply, prompted)
+        except (LLMError, TimeoutError) as exc:
+            return await self._fallback(turn, history, _reason(exc))
 
     async def answer_stream(
         self,
@@ -105,17 +230,62 @@ class QAPipeline:
         conversation_id: str | None = None,
     ) -> AsyncGenerator[StreamEvent, None]:
         """``answer`` as events: started, tokens, (reset,) finished with the verified ``Answer``."""
-        if self.llm is not None:
-            async for event in self.llm.stream(question, history, conversation_id):
+        turn = self._start(question, conversation_id)
+        llm = self.llm
+        if llm is None:
+            answer = await to_thread.run_sync(self._answer_extractively, turn, history)
+            async for event in replay(answer):
                 yield event
             return
-        async for event in replay(await self.answer(question, history, conversation_id)):
+        deadline = asyncio.get_running_loop().time() + self.settings.llm.total_timeout
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._prepare(llm, turn, history)
+        except (LLMError, TimeoutError) as exc:
+            async for event in replay(await self._fallback(turn, history, _reason(exc))):
+                yield event
+            return
+        assert turn.evidence is not None
+        if not self._answerable(turn.evidence):
+            async for event in replay(self._refusal(turn)):
+                yield event
+            return
+        prompted = llm.prompt(turn.query, turn.evidence)
+        started = time.perf_counter()
+        pieces: list[str] = []
+        try:
+            async with aclosing(llm.stream(prompted)) as tokens:
+                while True:
+                    # The budget covers waiting for each piece, never the consumer's time between
+                    # them: a timeout scope must not span a ``yield``.
+                    try:
+                        async with asyncio.timeout_at(deadline):
+                            piece = await anext(tokens)
+                    except StopAsyncIteration:
+                        break
+                    if not pieces:
+                        yield Started(turn.conversation_id, "llm")
+                    pieces.append(piece)
+                    yield Token(piece)
+            turn.timings["llm"] = round((time.perf_counter() - started) * 1000, 2)
+            answer = self._llm_answer(llm, turn, "".join(pieces), prompted)
+        except (LLMError, TimeoutError) as exc:
+            answer = await self._fallback(turn, history, _reason(exc))
+        if answer.mode == "llm":
+            yield Finished(answer)
+            return
+        if pieces:
+            yield Reset(answer.fallback_reason or "fallback")
+        async for event in replay(answer, announce=not pieces):
             yield event
 
     def attach_llm(self, generator: ChatGenerator, prompts: PromptSet | None = None) -> None:
         """Answer with ``generator`` from now on (prompts default to the configured templates)."""
         prompts = prompts or load_prompts(self.settings.llm.prompts_dir)
-        self.llm = GenerativeAnswerer(self, generator, prompts)
+        sources = Sources(self.index.documents, self.index.sentences, self.retriever.chunk_for)
+        self.llm = LLMComposer(
+            generator, prompts, self.settings.llm, self.settings.retrieval.max_answer_sentences, sources
+        )
 
     @asynccontextmanager
     async def llm_session(self) -> AsyncIterator[None]:
@@ -134,44 +304,6 @@ class QAPipeline:
                 yield
             finally:
                 self.llm = None
-
-    def retrieval_query(self, question: str, history: list[Turn] | None) -> str:
-        """The text to retrieve with: the question, in the context of the conversation."""
-        return self.followups.expand(question, history)
-
-    def ask(
-        self,
-        question: str,
-        history: list[Turn] | None = None,
-        conversation_id: str | None = None,
-    ) -> Answer:
-        """Answer extractively from the corpus, or say honestly that the corpus does not say."""
-        question = self.validate_question(question)
-        timings: dict[str, float] = {}
-        conversation = conversation_id or new_conversation_id()
-        with _timed(timings, "retrieval"):
-            ranked = self.retriever.rank_sentences(self.retrieval_query(question, history))
-        if not ranked or ranked[0].score < self.settings.retrieval.min_answer_score:
-            return Answer(
-                answer=self.refusal_message,
-                answerable=False,
-                citations=[],
-                conversation_id=conversation,
-                message_id=new_message_id(),
-                timings_ms=timings,
-            )
-        with _timed(timings, "answer"):
-            draft = self.answerer.compose(ranked, self.retriever)
-            verify_citations(draft.citations, self.index.documents)
-        return Answer(
-            answer=draft.text,
-            answerable=True,
-            citations=draft.citations,
-            conversation_id=conversation,
-            message_id=new_message_id(),
-            mode="extractive",
-            timings_ms=timings,
-        )
 
     def search(self, query: str, k: int = 5) -> list[SearchHit]:
         """The ``k`` best chunks for a query, by fused dense + BM25 rank."""

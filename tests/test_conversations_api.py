@@ -52,7 +52,7 @@ def test_streamed_answers_are_stored_too(fake_client: TestClient) -> None:
     response = fake_client.post(
         "/v1/chat", json={"message": "How can technical blueprints be sent?", "stream": True}
     )
-    answer = [data for name, data in sse_events(response.text) if name == "done"][0]
+    answer = next(data for name, data in sse_events(response.text) if name == "done")
     stored = fake_client.get(f"/v1/conversations/{answer['conversation_id']}").json()
     assert stored["messages"][0]["message_id"] == answer["message_id"]
 

@@ -147,7 +147,7 @@ def test_client_disconnect_mid_stream_leaks_nothing(tmp_path: Path) -> None:
             with client.stream("POST", "/v1/chat", json=body) as response:
                 assert response.status_code == 200  # headers are out; the answer is still coming
             # leaving the block closes the connection mid-stream
-        slots = app.state.stream_slots
+        slots = app.state.runtime.slots
         assert _wait_for(lambda: slots.active == 0)
         assert _wait_for(lambda: _count_tasks(SlowPipeline.loop) <= baseline)  # type: ignore[arg-type]
         stored = client.get(f"/v1/conversations/{kept['conversation_id']}").json()["messages"]

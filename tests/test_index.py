@@ -55,7 +55,7 @@ def test_failed_build_leaves_the_current_index_untouched(
     build_index(settings, fake_embedder)
     before = (settings.index_dir / "current").resolve()
     (settings.corpus_dir / "broken.txt").write_bytes(b"\xff\xfe not utf-8 \xc3")
-    with pytest.raises(CorpusError, match="broken.txt"):
+    with pytest.raises(CorpusError, match=r"broken\.txt"):
         build_index(settings, fake_embedder)
     assert (settings.index_dir / "current").resolve() == before
     assert load_index(settings.index_dir).manifest.counts.documents == 1
@@ -104,7 +104,7 @@ def test_truncated_store_is_detected(settings: Settings, fake_embedder: FakeEmbe
     store = json.loads((build / "store.json").read_text())
     store["chunks"] = store["chunks"][:-1]
     (build / "store.json").write_text(json.dumps(store))
-    with pytest.raises(IndexCorruptError, match="store.json"):
+    with pytest.raises(IndexCorruptError, match=r"store\.json"):
         load_index(settings.index_dir)
 
 

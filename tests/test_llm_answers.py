@@ -13,7 +13,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from qa.answering.generative import Finished, Reset, Started, Token
+from qa.answering.events import Finished, Reset, Started, Token
 from qa.config import Settings
 from qa.contract import Answer, Turn
 from qa.eval import evaluate_async, load_items

@@ -6,7 +6,7 @@ import logging
 
 import httpx
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from qa.answering.llm import LLMError, OpenAICompatibleGenerator, make_client
 from qa.config import LLMSettings, Settings
@@ -32,7 +32,7 @@ def test_no_base_url_means_no_llm(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("bad", [{"max_retries": -1}, {"temperature": 3}, {"min_support": 1.5}])
 def test_out_of_range_settings_are_refused(bad: dict[str, object]) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValidationError, match=next(iter(bad))):
         LLMSettings.model_validate(bad)
 
 

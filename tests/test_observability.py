@@ -47,6 +47,7 @@ def test_metrics_count_requests_answers_and_refusals(fake_client: TestClient) ->
     )
     assert values[("qa_answer_stage_seconds_count", (("stage", "retrieval"),))] == 2
     assert values[("qa_refusals_total", ())] == 1
-    assert values[("qa_answers_total", (("answerable", "true"), ("mode", "extractive")))] == 1
+    answered = ("qa_answers_total", (("answerable", "true"), ("mode", "extractive"), ("surface", "api")))
+    assert values[answered] == 1
     assert values[("qa_llm_fallbacks_total", ())] == 0
     assert values[("qa_sse_streams_active", ())] == 0

@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 
 from qa.api.app import create_app
 from qa.api.observability import logging_config
-from qa.api.security import StreamSlots
 from qa.config import SecuritySettings, Settings, WidgetKey
 from qa.pipeline import QAPipeline
+from qa.service.slots import StreamSlots
 from tests.conftest import make_settings
 from tests.fakes import FakeEmbedder
 
@@ -152,7 +152,7 @@ def test_stream_slots_cap_total_and_per_client() -> None:
 
 def test_stream_over_the_cap_is_429(tmp_path_factory: pytest.TempPathFactory) -> None:
     for client in keyed_client(tmp_path_factory):
-        slots: StreamSlots = client.app.state.stream_slots  # type: ignore[attr-defined]
+        slots: StreamSlots = client.app.state.runtime.slots  # type: ignore[attr-defined]
         hold = [slots.acquire("key1") for _ in range(slots.per_client)]
         response = client.post("/v1/chat", json={**QUESTION, "stream": True}, headers=bearer(SERVER_KEY))
         assert response.status_code == 429 and response.headers["Retry-After"] == "1"
@@ -220,14 +220,14 @@ def test_json_logs_carry_request_id_and_keep_questions_out_unless_enabled(
 
 
 def test_questions_are_logged_only_when_enabled(caplog: pytest.LogCaptureFixture) -> None:
-    from qa.api.observability import log_answer
     from qa.config import ObservabilitySettings
     from qa.contract import Answer
+    from qa.service.metrics import log_answer
 
     answer = Answer(answer="a", answerable=False, citations=[], conversation_id="c", message_id="m")
     caplog.set_level(logging.INFO, logger="qa.answers")
-    log_answer(ObservabilitySettings(), "my private question", answer)
-    log_answer(ObservabilitySettings(log_questions=True), "my opted-in question", answer)
+    log_answer(ObservabilitySettings(), "my private question", answer, "api")
+    log_answer(ObservabilitySettings(log_questions=True), "my opted-in question", answer, "api")
     questions = [getattr(r, "question", None) for r in caplog.records]
     assert questions == [None, "my opted-in question"]
 

@@ -25,6 +25,7 @@ from qa.config import Settings, SlackSettings
 from qa.contract import Answer, Turn
 from qa.pipeline import QAPipeline
 from qa.slack.blocks import escape
+from qa.storage.sqlite import UnavailableStore
 from tests.conftest import make_settings
 from tests.fakes import FakeEmbedder
 from tests.live import serve
@@ -146,7 +147,8 @@ def running_bot(
     app = create_app(settings, lambda _: pipeline)  # type: ignore[arg-type,return-value]
     with serve(app) as url:
         # Set after startup so it replaces whatever store the lifespan may have configured.
-        app.state.store = store
+        if store is not None:
+            app.state.runtime.store = store
         yield Bot(url, app, slack, store)
 
 
@@ -416,13 +418,14 @@ def test_feedback_buttons_store_feedback(bot: Bot) -> None:
     assert "Thanks" in reply["text"]
 
 
-def test_feedback_without_a_store_is_not_lost_silently(
+def test_feedback_when_the_store_is_down_is_not_lost_silently(
     settings: Settings, slack: SlackStandIn, recording: RecordingPipeline
 ) -> None:
     with running_bot(with_slack(settings, slack), recording, slack, None) as bot:
+        bot.app.state.runtime.store = UnavailableStore("disk full")
         bot.click("qa_feedback_up", "m_0123", "vote")
         slack.wait_for(lambda: slack.responses)
-    assert "isn't being recorded" in slack.responses[0].args["text"]
+    assert "could not be recorded" in slack.responses[0].args["text"]
 
 
 # -- redeliveries, signatures, refusals, Slack errors -------------------------------------------

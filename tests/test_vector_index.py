@@ -51,7 +51,7 @@ def test_large_corpus_gets_hnsw_recorded_in_the_manifest_and_same_answers(tmp_pa
     manifest = read_manifest(hnsw_settings.index_dir)
     hnsw_params = {"type": "hnsw", "M": 16, "ef_construction": 64, "ef_search": 100}
     assert manifest.vector_index["chunks"] == hnsw_params
-    assert read_manifest(flat_settings.index_dir)["vector_index"]["sentences"] == {"type": "flat"}
+    assert read_manifest(flat_settings.index_dir).vector_index["sentences"] == {"type": "flat"}
     loaded = load_index(hnsw_settings.index_dir, hnsw_settings.index)
     assert type(loaded.chunk_vectors).__name__ == "IndexHNSWFlat"
     assert loaded.chunk_vectors.hnsw.efSearch == 100

@@ -1,19 +1,23 @@
 """Talking to any OpenAI-compatible chat-completions server (OpenAI, vLLM, Ollama, llama.cpp, LM Studio).
 
-Everything goes through one injected ``httpx.AsyncClient`` (tests pass ``httpx.MockTransport``).
-Every failure becomes an ``LLMError`` with a short machine-readable ``reason``; the pipeline turns
-it into the extractive answer, so a broken or slow model never reaches the user as a 500.
+The transport is the official ``openai`` SDK (retries, backoff, ``Retry-After``, SSE parsing)
+driving one injected ``httpx.AsyncClient`` (tests pass ``httpx.MockTransport`` through
+``make_client``). Every failure becomes an ``LLMError`` with a short machine-readable ``reason``;
+the pipeline turns it into the extractive answer, so a broken or slow model never reaches the
+user as a 500.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
-from typing import Any, Protocol
+import math
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, NoReturn, Protocol
 
 import httpx
+import openai
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from qa.answering.prompts import ChatMessage
 from qa.config import LLMSettings
@@ -21,8 +25,10 @@ from qa.errors import QAError
 
 log = logging.getLogger("qa.llm")
 
-_RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 _MAX_RETRY_AFTER = 30.0  # seconds; a server asking for longer is treated as down
+# Sent instead of a missing key so the SDK never falls back to $OPENAI_API_KEY; never sent
+# itself: requests then omit the Authorization header (see ``_extra_headers``).
+_NO_KEY = "no-key-configured"
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -71,133 +77,157 @@ def timeout_for(settings: LLMSettings) -> httpx.Timeout:
     return httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
 
 
+class _OpenAIClient(openai.AsyncOpenAI):
+    """The SDK client with our retry policy.
+
+    Backoff is ``retry_backoff * 2**retry`` with no jitter (0 in tests); a longer ``Retry-After`` /
+    ``retry-after-ms`` wins. A server asking for more than 30 s is not retried at all (the SDK
+    itself would wait up to two minutes), and 425 Too Early is retried like 429.
+    """
+
+    def __init__(self, *, retry_backoff: float = 0.5, **kwargs: Any) -> None:
+        self._qa_retry_backoff = retry_backoff
+        super().__init__(**kwargs)
+
+    def _calculate_retry_timeout(
+        self, remaining_retries: int, options: Any, response_headers: Any = None
+    ) -> float:
+        retry = max(0, int(options.get_max_retries(self.max_retries)) - remaining_retries)
+        delay = self._qa_retry_backoff * 2.0 ** min(retry, 32)
+        retry_after = self._parse_retry_after_header(response_headers)
+        if retry_after is not None and math.isfinite(retry_after):
+            delay = max(delay, retry_after)
+        delay = min(max(delay, 0.0), _MAX_RETRY_AFTER)
+        log.info("LLM request failed (retry %d); retrying in %.2fs", retry + 1, delay)
+        return delay
+
+    def _should_retry(self, response: Any) -> bool:
+        retry_after = self._parse_retry_after_header(response.headers)
+        if retry_after is not None and not retry_after <= _MAX_RETRY_AFTER:
+            log.info("LLM server asked to wait %.0fs; not retrying", retry_after)
+            return False
+        if response.status_code == 425:
+            return True
+        return bool(super()._should_retry(response))
+
+
 class OpenAICompatibleGenerator:
-    """``POST chat/completions`` with bounded retries and exponential backoff."""
+    """``POST chat/completions`` through the ``openai`` SDK, with bounded retries and backoff.
+
+    ``sleep`` is accepted for compatibility and no longer used: the SDK waits between retries
+    itself (for ``settings.retry_backoff`` doubled each time, or what ``Retry-After`` asks).
+    """
 
     def __init__(self, settings: LLMSettings, client: httpx.AsyncClient, sleep: Sleep = asyncio.sleep):
         self._settings = settings
         self._client = client
         self._sleep = sleep
-
-    def _payload(self, messages: Sequence[ChatMessage], stream: bool) -> dict[str, Any]:
-        return {
-            "model": self._settings.model,
-            "messages": list(messages),
-            "max_tokens": self._settings.max_tokens,
-            "temperature": self._settings.temperature,
-            "stream": stream,
+        key = settings.api_key.get_secret_value() if settings.api_key is not None else None
+        self._openai = _OpenAIClient(
+            base_url=(settings.base_url or "").rstrip("/") + "/",
+            api_key=key or _NO_KEY,
+            http_client=client,
+            max_retries=settings.max_retries,
+            timeout=timeout_for(settings),
+            retry_backoff=settings.retry_backoff,
+        )
+        # Only our settings reach the server: no $OPENAI_ORG_ID / $OPENAI_PROJECT_ID headers, and
+        # no Authorization at all when no key is configured (local servers need none).
+        omit: Mapping[str, str | openai.Omit] = {
+            "OpenAI-Organization": openai.Omit(),
+            "OpenAI-Project": openai.Omit(),
         }
+        self._extra_headers = dict(omit) if key else {**omit, "Authorization": openai.Omit()}
 
     async def complete(self, messages: Sequence[ChatMessage]) -> str:
-        payload = self._payload(messages, stream=False)
-        response = await self._send(payload, stream=False)
         try:
-            body = response.json()
-            content = body["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise LLMError("malformed_response", "The model's reply was not a chat completion.") from exc
-        finally:
-            await response.aclose()
-        if not isinstance(content, str):
-            raise LLMError("malformed_response", "The model's reply had no text content.")
+            reply: object = await self._openai.chat.completions.create(
+                **self._request(messages), stream=False
+            )
+        except (openai.OpenAIError, ValueError) as exc:
+            _raise_for(exc)
+        content = _completion_text(reply)
         if not content.strip():
             raise LLMError("empty_response", "The model replied with nothing.")
         return content
 
     async def stream(self, messages: Sequence[ChatMessage]) -> AsyncGenerator[str, None]:
-        response = await self._send(self._payload(messages, stream=True), stream=True)
+        try:
+            chunks = await self._openai.chat.completions.create(**self._request(messages), stream=True)
+        except (openai.OpenAIError, ValueError) as exc:
+            _raise_for(exc)
         finished = False
         produced = False
         try:
-            async for line in response.aiter_lines():
-                data = _sse_data(line)
-                if data is None:
-                    continue
-                if data == "[DONE]":
-                    finished = True
-                    break
-                piece, finish_reason = _parse_chunk(data)
+            async for chunk in chunks:
+                piece, finish_reason = _chunk_text(chunk)
                 if piece:
                     produced = True
                     yield piece
                 if finish_reason is not None:
                     finished = True
-        except httpx.TimeoutException as exc:
+        except (openai.APITimeoutError, httpx.TimeoutException) as exc:
             raise LLMError("stream_timeout", "The model's stream stalled.") from exc
-        except httpx.HTTPError as exc:
+        except (openai.APIConnectionError, httpx.HTTPError) as exc:
             raise LLMError("stream_interrupted", "The model's stream was cut off.") from exc
+        except openai.APIError as exc:  # an ``error`` object sent as a chunk
+            raise LLMError("stream_error", "The model server reported an error mid-stream.") from exc
+        except ValueError as exc:  # a data field that is not JSON
+            raise LLMError("malformed_response", "The model streamed something that is not a chunk.") from exc
         finally:
-            await response.aclose()
-        if not finished:
+            await chunks.close()
+        if not finished:  # no chunk carried a finish_reason: the stream ended early
             raise LLMError("stream_interrupted", "The model's stream ended before it was complete.")
         if not produced:
             raise LLMError("empty_response", "The model streamed no text.")
 
-    async def _send(self, payload: dict[str, Any], stream: bool) -> httpx.Response:
-        """The first successful response (body unread when streaming), retrying what may pass."""
-        attempts = self._settings.max_retries + 1
-        for attempt in range(attempts):
-            last = attempt == attempts - 1
-            try:
-                request = self._client.build_request("POST", "chat/completions", json=payload)
-                response = await self._client.send(request, stream=stream)
-            except httpx.TimeoutException as exc:
-                if last:
-                    raise LLMError("timeout", "The model did not answer in time.") from exc
-                delay = self._backoff(attempt)
-            except httpx.TransportError as exc:  # connection refused, reset, DNS, protocol error
-                if last:
-                    raise LLMError("connect_error", "The model server could not be reached.") from exc
-                delay = self._backoff(attempt)
-            else:
-                if response.status_code < 400:
-                    return response
-                await response.aclose()
-                status = response.status_code
-                if status not in _RETRYABLE_STATUS:
-                    raise LLMError(f"http_{status}", f"The model server refused the request ({status}).")
-                if last:
-                    raise LLMError(f"http_{status}", f"The model server kept failing ({status}).")
-                delay = max(self._backoff(attempt), _retry_after(response))
-                if delay > _MAX_RETRY_AFTER:
-                    raise LLMError(f"http_{status}", f"The model server asked to wait {delay:.0f}s.")
-            log.info("LLM request failed (attempt %d of %d); retrying in %.2fs", attempt + 1, attempts, delay)
-            await self._sleep(delay)
-        raise AssertionError("unreachable: the last attempt returns or raises")
-
-    def _backoff(self, attempt: int) -> float:
-        return float(self._settings.retry_backoff * 2**attempt)
+    def _request(self, messages: Sequence[ChatMessage]) -> dict[str, Any]:
+        return {
+            "model": self._settings.model,
+            "messages": list(messages),
+            "max_tokens": self._settings.max_tokens,
+            "temperature": self._settings.temperature,
+            "extra_headers": self._extra_headers,
+        }
 
 
-def _retry_after(response: httpx.Response) -> float:
-    """Seconds from a ``Retry-After`` header given in seconds (dates are rare here; ignored)."""
-    try:
-        return max(0.0, float(response.headers.get("retry-after", "0")))
-    except ValueError:
-        return 0.0
+def _raise_for(exc: Exception) -> NoReturn:
+    """The ``LLMError`` for a request that failed before any reply text (after the SDK's retries)."""
+    if isinstance(exc, openai.APITimeoutError):
+        raise LLMError("timeout", "The model did not answer in time.") from exc
+    if isinstance(exc, openai.APIConnectionError):  # refused, reset, DNS, protocol error
+        raise LLMError("connect_error", "The model server could not be reached.") from exc
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        raise LLMError(f"http_{status}", f"The model server refused the request ({status}).") from exc
+    if isinstance(exc, openai.APIError | ValueError):  # unparseable body, failed validation
+        raise LLMError("malformed_response", "The model's reply was not a chat completion.") from exc
+    raise exc
 
 
-def _sse_data(line: str) -> str | None:
-    """The payload of a Server-Sent Events ``data:`` line; other lines (comments, ids) are skipped."""
-    if not line.startswith("data:"):
-        return None
-    return line[5:].strip()
+def _completion_text(reply: object) -> str:
+    """The text of the first choice of a ``chat.completion`` (the SDK gives a str for non-JSON)."""
+    if not isinstance(reply, ChatCompletion):
+        raise LLMError("malformed_response", "The model's reply was not a chat completion.")
+    choices = getattr(reply, "choices", None)
+    if not isinstance(choices, list) or not choices:
+        raise LLMError("malformed_response", "The model's reply had no choices.")
+    content = getattr(getattr(choices[0], "message", None), "content", None)
+    if not isinstance(content, str):
+        raise LLMError("malformed_response", "The model's reply had no text content.")
+    return content
 
 
-def _parse_chunk(data: str) -> tuple[str, str | None]:
+def _chunk_text(chunk: object) -> tuple[str, str | None]:
     """Text and finish reason of one ``chat.completion.chunk``."""
-    try:
-        chunk = json.loads(data)
-        if "error" in chunk:
-            raise LLMError("stream_error", "The model server reported an error mid-stream.")
-        choices = chunk["choices"]
-        if not choices:  # e.g. a trailing usage-only chunk
-            return "", None
-        choice = choices[0]
-        piece = (choice.get("delta") or {}).get("content") or ""
-        finish_reason = choice.get("finish_reason")
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise LLMError("malformed_response", "The model streamed something that is not a chunk.") from exc
+    choices = getattr(chunk, "choices", None) if isinstance(chunk, ChatCompletionChunk) else None
+    if not isinstance(choices, list):
+        raise LLMError("malformed_response", "The model streamed something that is not a chunk.")
+    if not choices:  # e.g. a trailing usage-only chunk
+        return "", None
+    choice = choices[0]
+    piece = getattr(getattr(choice, "delta", None), "content", None) or ""
     if not isinstance(piece, str):
         raise LLMError("malformed_response", "The model streamed a chunk without text.")
+    finish_reason = getattr(choice, "finish_reason", None)
     return piece, finish_reason if isinstance(finish_reason, str) else None

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from qa.errors import QAError
+from qa.errors import BusyError, QAError
 
 log = logging.getLogger("qa.api")
 
@@ -47,7 +47,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def qa_error(request: Request, exc: QAError) -> JSONResponse:
         if exc.status_code >= 500:
             log.warning("request failed: %s: %s", exc.code, exc.message)
-        return error_response(exc.status_code, exc.code, exc.client_message)
+        response = error_response(exc.status_code, exc.code, exc.client_message)
+        if isinstance(exc, BusyError):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -20,21 +20,17 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
     generate_latest,
 )
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from qa.api.deps import runtime_of
 from qa.config import ObservabilitySettings, Settings
-from qa.contract import Answer
+from qa.service.metrics import Metrics
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 access_log = logging.getLogger("qa.access")
-answer_log = logging.getLogger("qa.answers")
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -79,71 +75,6 @@ def logging_config(settings: ObservabilitySettings) -> dict[str, Any]:
             "uvicorn.access": {"level": "WARNING"},
         },
     }
-
-
-class Metrics:
-    """The app's Prometheus metrics, in a private registry (several apps may share a process)."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        r = self.registry
-        self.requests = Counter(
-            "qa_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=r
-        )
-        self.latency = Histogram(
-            "qa_http_request_duration_seconds",
-            "HTTP request duration (SSE: whole stream)",
-            ["method", "route"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.stage = Histogram(
-            "qa_answer_stage_seconds",
-            "Time per answer stage (retrieval, answer, llm…)",
-            ["stage"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.answers = Counter("qa_answers_total", "Answers given", ["mode", "answerable"], registry=r)
-        self.refusals = Counter("qa_refusals_total", "Questions the corpus could not answer", registry=r)
-        self.llm_fallbacks = Counter(
-            "qa_llm_fallbacks_total", "LLM answers replaced by the extractive answer", registry=r
-        )
-        self.store_errors = Counter(
-            "qa_store_errors_total", "Conversation store failures", ["operation"], registry=r
-        )
-        self.streams = Gauge("qa_sse_streams_active", "SSE answers being streamed", registry=r)
-
-    def observe_answer(self, answer: Answer) -> None:
-        for stage, ms in answer.timings_ms.items():
-            self.stage.labels(stage).observe(ms / 1000)
-        self.answers.labels(answer.mode, str(answer.answerable).lower()).inc()
-        if not answer.answerable:
-            self.refusals.inc()
-        # Set by the LLM answerer when it falls back to the extractive answer.
-        if getattr(answer, "fallback_reason", None):
-            self.llm_fallbacks.inc()
-
-
-def get_metrics(app: FastAPI) -> Metrics | None:
-    metrics = getattr(app.state, "metrics", None)
-    return metrics if isinstance(metrics, Metrics) else None
-
-
-def log_answer(settings: ObservabilitySettings, question: str, answer: Answer) -> None:
-    """One line per answer; the question itself only when the operator opted in."""
-    fields: dict[str, Any] = {
-        "conversation_id": answer.conversation_id,
-        "message_id": answer.message_id,
-        "answerable": answer.answerable,
-        "mode": answer.mode,
-        "citations": len(answer.citations),
-        "timings_ms": answer.timings_ms,
-        "question_chars": len(question),
-    }
-    if settings.log_questions:
-        fields["question"] = question
-    answer_log.info("answered", extra=fields)
 
 
 class RequestContextMiddleware:
@@ -201,19 +132,12 @@ router = APIRouter(tags=["operations"])
 @router.get("/metrics", include_in_schema=False)
 async def metrics_endpoint(request: Request) -> Response:
     """Prometheus exposition format."""
-    metrics = get_metrics(request.app)
-    if metrics is None:
-        return Response(status_code=404)
+    metrics = runtime_of(request.app).metrics
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-def install_observability(app: FastAPI, settings: Settings) -> None:
-    """Metrics on ``app.state.metrics``, ``/metrics``, and the request-context middleware (outermost)."""
-    metrics = Metrics()
-    app.state.metrics = metrics
-    slots = getattr(app.state, "stream_slots", None)
-    if slots is not None:
-        metrics.streams.set_function(lambda: float(slots.active))
+def install_observability(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
+    """``/metrics`` and the request-context middleware (outermost)."""
     if settings.observability.metrics_enabled:
         app.include_router(router)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)

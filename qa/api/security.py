@@ -19,8 +19,6 @@ from __future__ import annotations
 import hmac
 import math
 import time
-from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -94,36 +92,6 @@ class RateLimiter:
                 reset, _ = self._strategy.get_window_stats(item, *identifiers)
                 return max(1, math.ceil(reset - time.time()))
         return None
-
-
-class StreamSlots:
-    """Caps concurrent SSE answers, in total and per client. Lives on ``app.state.stream_slots``."""
-
-    def __init__(self, total: int, per_client: int) -> None:
-        self.total = total
-        self.per_client = per_client
-        self.active = 0
-        self._by_client: Counter[str] = Counter()
-
-    def acquire(self, client: str) -> Callable[[], None] | None:
-        """A release function, or None when the limit is reached. Event-loop only, so no lock."""
-        if self.active >= self.total or self._by_client[client] >= self.per_client:
-            return None
-        self.active += 1
-        self._by_client[client] += 1
-        released = False
-
-        def release() -> None:
-            nonlocal released
-            if released:
-                return
-            released = True
-            self.active -= 1
-            self._by_client[client] -= 1
-            if self._by_client[client] <= 0:
-                del self._by_client[client]
-
-        return release
 
 
 class AccessControlMiddleware:
@@ -328,9 +296,8 @@ def allowed_origins(security: SecuritySettings) -> list[str]:
 
 
 def install_security(app: FastAPI, settings: Settings) -> None:
-    """Register the middleware (innermost first) and the stream limiter on ``app.state``."""
+    """Register the middleware, innermost first."""
     security = settings.security
-    app.state.stream_slots = StreamSlots(security.max_streams, security.max_streams_per_client)
     app.add_middleware(BodyLimitMiddleware, max_bytes=security.max_body_bytes)
     app.add_middleware(AccessControlMiddleware, settings=settings)
     app.add_middleware(SecurityHeadersMiddleware)

@@ -1,4 +1,4 @@
-"""Bounded SSE streams: a slot is taken before the response starts and always given back.
+"""Bounded SSE streams: the stream slot is given back by the response, however it ends.
 
 The slot is released by the response object itself (not by the event generator, which never runs
 its ``finally`` if the client hangs up before the first event). sse-starlette cancels the
@@ -13,10 +13,9 @@ from typing import Any
 
 from fastapi import Request
 from sse_starlette import EventSourceResponse
-from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
-from qa.api.security import StreamSlots, get_principal
+from qa.api.security import get_principal
 
 
 class LimitedEventSourceResponse(EventSourceResponse):
@@ -33,19 +32,10 @@ class LimitedEventSourceResponse(EventSourceResponse):
             self._release()
 
 
-def claim_stream(request: Request) -> Callable[[], None]:
-    """A release function for one stream slot, or 429 when the caller or the server is at the cap."""
-    slots = getattr(request.app.state, "stream_slots", None)
-    if not isinstance(slots, StreamSlots):
-        return lambda: None
+def stream_client(request: Request) -> str:
+    """Whose stream slot a request takes: a server key's id, else the caller's IP.
+
+    A widget key is shared by every visitor of a site, so its callers are told apart by IP.
+    """
     principal = get_principal(request)
-    # A widget key is shared by every visitor of a site, so its callers are told apart by IP.
-    client = principal.id if principal.kind == "server" else f"ip:{principal.ip}"
-    release = slots.acquire(client)
-    if release is None:
-        raise HTTPException(
-            status_code=429,
-            detail="Too many answers are streaming at once; retry shortly.",
-            headers={"Retry-After": "1"},
-        )
-    return release
+    return principal.id if principal.kind == "server" else f"ip:{principal.ip}"

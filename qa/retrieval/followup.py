@@ -25,8 +25,10 @@ from qa.retrieval.retriever import CorpusTerms
 # Words that point back into the conversation instead of naming their subject. "that", "there"
 # and "then" are left out: as in "the frigate that Kim visited" they mostly do not.
 ANAPHORA = frozenset(
-    "he him his himself she her hers herself they them their theirs themselves it its itself "
-    "this these those".split()
+    [
+        *("he", "him", "his", "himself", "she", "her", "hers", "herself"),
+        *("they", "them", "their", "theirs", "themselves", "it", "its", "itself", "this", "these", "those"),
+    ]
 )
 ELLIPSIS = re.compile(
     r"^\s*(and|also|what about|how about)\b|^\s*(why|why not|how so|really)\s*\??\s*$", re.IGNORECASE

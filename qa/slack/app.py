@@ -8,6 +8,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -16,7 +17,6 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from qa.api.errors import error_response
 from qa.config import Settings, SlackSettings
 from qa.slack.bot import SlackBot
 
@@ -56,7 +56,10 @@ def events_router(bot: SlackBot, signing_secret: str) -> APIRouter:
         except (ValueError, UnicodeDecodeError):  # a non-numeric timestamp or a body that is not UTF-8
             valid = False
         if not valid:
-            return error_response(401, "invalid_signature", "The Slack signature is missing, wrong or stale.")
+            # The API's error shape, written out here: the Slack adapter sits below the HTTP API.
+            message = "The Slack signature is missing, wrong or stale."
+            error = {"code": "invalid_signature", "message": message}
+            return JSONResponse(status_code=401, content={"error": error})
         retry = request.headers.get("x-slack-retry-num")
         if retry:
             log.info("Slack redelivery #%s (%s)", retry, request.headers.get("x-slack-retry-reason", "?"))
@@ -68,7 +71,7 @@ def events_router(bot: SlackBot, signing_secret: str) -> APIRouter:
 def install(app: FastAPI, settings: Settings) -> SlackBot:
     """Attach the bot to ``app``: the HTTP route and/or Socket Mode, plus a drain on shutdown."""
     slack = settings.slack
-    bot = SlackBot(settings, app.state, web_client(slack))
+    bot = SlackBot(settings, app.state.runtime, web_client(slack))
     app.state.slack_bot = bot
     if slack.signing_secret is not None:
         app.include_router(events_router(bot, slack.signing_secret.get_secret_value()))

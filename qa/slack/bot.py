@@ -1,8 +1,9 @@
 """The Slack bot: bolt listeners that acknowledge at once and answer in tracked background tasks.
 
-A thin adapter: every answer comes from ``pipeline.answer`` (the same call as HTTP), every message
-is built by ``qa.slack.blocks``, every history by ``qa.slack.history``. The pipeline and the stores
-are read from the FastAPI ``app.state`` at request time, so they can load (or fail) after mounting.
+A thin adapter: every answer comes from the chat service (the same call as HTTP, so it is stored,
+counted and logged the same way), every message is built by ``qa.slack.blocks``, every history by
+``qa.slack.history``. The service is reached through the ``Runtime`` at request time, so the
+pipeline can load (or fail) after mounting.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from starlette.datastructures import State
 
 from qa.config import Settings
 from qa.contract import Answer, Citation, Turn
 from qa.errors import QAError
+from qa.service.chat import ChatTurn
+from qa.service.runtime import Runtime
 from qa.slack.blocks import (
     FEEDBACK_DOWN,
     FEEDBACK_UP,
@@ -36,6 +38,7 @@ from qa.slack.blocks import (
     source_url,
 )
 from qa.slack.history import Message, bot_took_part, plain_text, slack_ts, turns_from_messages
+from qa.storage.protocols import Rating
 
 log = logging.getLogger("qa.slack")
 
@@ -78,10 +81,10 @@ class Identity:
 class SlackBot:
     """Owns the bolt ``AsyncApp`` and everything it needs between requests."""
 
-    def __init__(self, settings: Settings, state: State, client: AsyncWebClient) -> None:
+    def __init__(self, settings: Settings, runtime: Runtime, client: AsyncWebClient) -> None:
         self.settings = settings
         self.slack = settings.slack
-        self.state = state
+        self.runtime = runtime
         self.client = client
         public_url = settings.public_url or f"http://{settings.host}:{settings.port}"
         self._public_url = public_url
@@ -125,7 +128,7 @@ class SlackBot:
         """Whether answers are still being worked on."""
         return bool(self._tasks)
 
-    async def drain(self, timeout: float = 30.0) -> None:
+    async def drain(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109  # a budget, not a cancel scope
         """Let answers in flight finish (on shutdown), then cancel what is left."""
         if not self._tasks:
             return
@@ -251,7 +254,8 @@ class SlackBot:
             before_ts=where.ts,
             max_turns=self.settings.max_history_messages,
         )
-        result = await self._ask(plain_text(text, drop_user=me.user_id), history, where.conversation_id)
+        question = plain_text(text, drop_user=me.user_id)
+        result = await self._ask(question, history, where.conversation_id, where.team)
         if await self._post(where, result) and where.thread_ts:
             self._threads[(where.channel, where.thread_ts)] = True
 
@@ -288,56 +292,35 @@ class SlackBot:
             await self._respond(respond, delete_original=True)
 
     async def _store_feedback(self, message_id: str, rating: str, respond: Respond) -> None:
-        if not _MESSAGE_ID.match(message_id):
-            log.warning("ignoring Slack feedback with a malformed message id")
+        if not _MESSAGE_ID.match(message_id) or rating not in ("up", "down"):
+            log.warning("ignoring Slack feedback with a malformed message id or rating")
             return
-        store = getattr(self.state, "store", None)
-        add_feedback = getattr(store, "add_feedback", None)
-        if add_feedback is None:
-            log.warning("feedback from Slack not stored: no feedback store is configured")
-            notice = "Thanks! (Feedback isn't being recorded on this server.)"
-        else:
-            try:
-                await add_feedback(message_id, rating, None, "slack")
-                notice = "Thanks for the feedback."
-            except QAError as exc:
-                log.warning("feedback from Slack not stored: %s", exc.message)
-                notice = "Sorry, that feedback could not be recorded."
-            except Exception:
-                log.exception("feedback from Slack not stored")
-                notice = "Sorry, that feedback could not be recorded."
+        try:
+            vote: Rating = "up" if rating == "up" else "down"
+            await self.runtime.store.add_feedback(message_id, vote, None, "slack")
+            notice = "Thanks for the feedback."
+        except QAError as exc:
+            log.warning("feedback from Slack not stored: %s", exc.message)
+            notice = "Sorry, that feedback could not be recorded."
+        except Exception:
+            log.exception("feedback from Slack not stored")
+            notice = "Sorry, that feedback could not be recorded."
         await self._respond(respond, text=notice, response_type="ephemeral", replace_original=False)
 
-    async def _ask(self, question: str, history: list[Turn], conversation_id: str | None) -> Answer | str:
-        """The pipeline's answer, or a message for the user saying why there is none."""
-        pipeline = getattr(self.state, "pipeline", None)
-        if pipeline is None:
-            problem = getattr(self.state, "startup_error", None)
-            return (
-                problem.client_message
-                if isinstance(problem, QAError)
-                else "I'm still starting; ask again soon."
-            )
+    async def _ask(
+        self, question: str, history: list[Turn], conversation_id: str | None, team: str = ""
+    ) -> Answer | str:
+        """The chat service's answer (stored, counted, logged), or a message saying why there is none."""
+        turn = ChatTurn(question, history, conversation_id, client=f"slack:{team}", surface="slack")
         try:
-            answer: Answer = await pipeline.answer(question, history, conversation_id)
+            answer = await self.runtime.chat.answer(turn)
         except QAError as exc:
             return exc.client_message
         except Exception:
             log.exception("answering a Slack question failed")
             return "Sorry, something went wrong on our side."
         self._answers[answer.message_id] = (question, answer)
-        await self._record(question, answer)
         return answer
-
-    async def _record(self, question: str, answer: Answer) -> None:
-        """Keep the exchange in the conversation store when there is one (feedback refers to it)."""
-        record = getattr(getattr(self.state, "store", None), "record", None)
-        if record is None:
-            return
-        try:
-            await record(question, answer)
-        except Exception:
-            log.exception("could not record a Slack conversation turn")
 
     # -- Slack I/O: failures are logged and survived, never raised into bolt ------------------
 

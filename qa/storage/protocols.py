@@ -1,7 +1,7 @@
 """What the surfaces need from persistence, as protocols.
 
-The SQLite implementation lives in its own module; surfaces (HTTP, widget, Slack) depend only on
-these protocols and find the concrete store on ``app.state.store``.
+The SQLite implementation lives in its own module; the chat service and the surfaces reach the
+concrete store through the ``Runtime``.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ lets readers in other processes (``qa feedback export``) run while the server wr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sqlite3
@@ -172,10 +173,9 @@ class SQLiteStore:
 
     def _close(self) -> None:
         if self._conn is not None:
-            try:
+            # A locked or read-only database closes all the same.
+            with contextlib.suppress(sqlite3.Error):
                 self._conn.execute("PRAGMA optimize")
-            except sqlite3.Error:
-                pass  # a locked or read-only database closes all the same
             self._conn.close()
             self._conn = None
 

@@ -9,14 +9,13 @@ from contextlib import aclosing
 from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from qa.answering.generative import Finished, Reset, Started, StreamEvent, Token
-from qa.api.conversing import conversation_history, remember
-from qa.api.deps import PipelineDep, SettingsDep
+from qa.answering.events import Finished, Reset, Started, StreamEvent, Token
+from qa.api.deps import ChatDep, SettingsDep
 from qa.api.schemas import ChatRequest, ErrorResponse
-from qa.api.streams import LimitedEventSourceResponse, claim_stream
-from qa.config import Settings
+from qa.api.streams import LimitedEventSourceResponse, stream_client
 from qa.contract import Answer
 from qa.errors import QAError
+from qa.service.chat import ChatTurn
 
 router = APIRouter(prefix="/v1", tags=["chat"])
 
@@ -25,9 +24,7 @@ def _event(name: str, payload: object) -> ServerSentEvent:
     return ServerSentEvent(event=name, data=json.dumps(payload, ensure_ascii=False))
 
 
-async def stream_events(
-    stream: AsyncGenerator[StreamEvent, None], request: Request, settings: Settings, question: str
-) -> AsyncIterator[ServerSentEvent]:
+async def stream_events(stream: AsyncGenerator[StreamEvent, None]) -> AsyncIterator[ServerSentEvent]:
     """meta, delta…, citations, done: the order every streaming client can rely on.
 
     Extractive answers arrive a sentence (with its marker) per delta; in LLM mode the deltas are
@@ -46,7 +43,6 @@ async def stream_events(
                     yield _event("reset", {"reason": event.reason})
                 elif isinstance(event, Finished):
                     answer = event.answer
-                    await remember(request, settings, question, answer)
                     yield _event("citations", {"citations": [c.model_dump() for c in answer.citations]})
                     yield _event("done", answer.model_dump())
     except QAError as exc:
@@ -64,23 +60,21 @@ async def stream_events(
     },
 )
 async def chat(
-    body: ChatRequest, pipeline: PipelineDep, request: Request, settings: SettingsDep
+    body: ChatRequest, chat: ChatDep, request: Request, settings: SettingsDep
 ) -> Answer | EventSourceResponse:
     """Answer a question with citations; ``"stream": true`` answers as Server-Sent Events.
 
     With a known ``conversation_id`` and no ``history``, the stored conversation is the history.
     """
-    pipeline.validate_question(body.message)  # bad input is a 4xx JSON error, even when streaming
-    history = await conversation_history(request, settings, body.conversation_id, body.history)
+    turn = ChatTurn(
+        body.message, body.history, body.conversation_id, client=stream_client(request), surface="api"
+    )
     if not body.stream:
-        answer = await pipeline.answer(body.message, history, body.conversation_id)
-        await remember(request, settings, body.message, answer)
-        return answer
-    release = claim_stream(request)  # 429 when too many streams are open
-    stream = pipeline.answer_stream(body.message, history, body.conversation_id)
+        return await chat.answer(turn)
+    stream = chat.stream(turn)  # bad input and a full house are JSON errors before streaming
     return LimitedEventSourceResponse(
-        stream_events(stream, request, settings, body.message),
-        release=release,
+        stream_events(stream.events),
+        release=stream.release,
         ping=15,
         send_timeout=settings.security.stream_send_timeout_s,
     )

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from qa.api.conversing import StoreDep
+from qa.api.deps import StoreDep
 from qa.api.schemas import ErrorResponse
 from qa.storage.sqlite import Conversation
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from qa.api.conversing import StoreDep
+from qa.api.deps import StoreDep
 from qa.api.schemas import ErrorResponse
 from qa.api.security import get_principal
 from qa.storage.protocols import Rating

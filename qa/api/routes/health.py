@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from qa.api.deps import RuntimeDep
 from qa.api.schemas import Health
-from qa.errors import QAError
 
 router = APIRouter(tags=["health"])
 
@@ -20,10 +20,10 @@ async def healthz() -> Health:
 @router.get(
     "/readyz", response_model=Health, response_model_exclude_none=True, responses={503: {"model": Health}}
 )
-async def readyz(request: Request) -> Health | JSONResponse:
+async def readyz(runtime: RuntimeDep) -> Health | JSONResponse:
     """The index and model are loaded and questions can be answered."""
-    if getattr(request.app.state, "pipeline", None) is not None:
+    if runtime.ready:
         return Health(status="ready")
-    problem: QAError | None = getattr(request.app.state, "startup_error", None)
+    problem = runtime.startup_error
     detail = problem.client_message if problem else "starting"
     return JSONResponse(status_code=503, content={"status": "not_ready", "detail": detail})

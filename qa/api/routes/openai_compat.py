@@ -14,18 +14,21 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from qa.answering.generative import PIECE
-from qa.api.deps import PipelineDep, SettingsDep
+from qa.answering.events import PIECE, Finished, StreamEvent
+from qa.api.deps import ChatDep, SettingsDep
 from qa.api.schemas import ErrorResponse
+from qa.api.streams import LimitedEventSourceResponse, stream_client
 from qa.contract import Answer, Citation, Turn
-from qa.errors import InvalidInputError, NotFoundError
+from qa.errors import InvalidInputError, NotFoundError, NotReadyError
+from qa.service.chat import ChatTurn
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 
@@ -156,8 +159,19 @@ def _chunk(completion_id: str, created: int, delta: dict[str, Any], **extra: Any
     return ServerSentEvent(data=json.dumps(body, ensure_ascii=False))
 
 
-async def completion_chunks(answer: Answer) -> AsyncIterator[ServerSentEvent]:
-    """role, the answer a sentence at a time, the footnotes, a final chunk with citations, [DONE]."""
+async def completion_chunks(events: AsyncGenerator[StreamEvent, None]) -> AsyncIterator[ServerSentEvent]:
+    """role, the answer a sentence at a time, the footnotes, a final chunk with citations, [DONE].
+
+    An OpenAI client cannot take back text it was sent, so nothing goes out before the answer
+    is final and verified.
+    """
+    answer: Answer | None = None
+    async with aclosing(events):
+        async for event in events:
+            if isinstance(event, Finished):
+                answer = event.answer
+    if answer is None:
+        raise NotReadyError("The answer stream ended without an answer.")
     completion_id, created = f"chatcmpl-{answer.message_id}", int(time.time())
     yield _chunk(completion_id, created, {"role": "assistant", "content": ""})
     for piece in PIECE.findall(answer.answer):
@@ -180,15 +194,23 @@ async def completion_chunks(answer: Answer) -> AsyncIterator[ServerSentEvent]:
     },
 )
 async def chat_completions(
-    body: ChatCompletionRequest, pipeline: PipelineDep, settings: SettingsDep
+    body: ChatCompletionRequest, chat: ChatDep, request: Request, settings: SettingsDep
 ) -> ChatCompletion | EventSourceResponse:
     """OpenAI's chat completions API over the corpus: cited answers, streaming included."""
     question, history = split_messages(body.messages, settings.max_history_messages)
-    pipeline.validate_question(question)
-    # Answer before streaming starts, so bad input and outages are plain JSON errors.
-    answer = await pipeline.answer(question, history, body.conversation_id)
+    turn = ChatTurn(
+        question, history, body.conversation_id, client=stream_client(request), surface="openai"
+    )
     if body.stream:
-        return EventSourceResponse(completion_chunks(answer), sep="\n")
+        # The slot is held while the answer is composed; then it is streamed, verified, at once.
+        stream = chat.stream(turn, incremental=False)
+        return LimitedEventSourceResponse(
+            completion_chunks(stream.events),
+            release=stream.release,
+            sep="\n",
+            send_timeout=settings.security.stream_send_timeout_s,
+        )
+    answer = await chat.answer(turn)
     return ChatCompletion(
         id=f"chatcmpl-{answer.message_id}",
         created=int(time.time()),

@@ -1,0 +1,1 @@
+"""The chat service and the runtime every surface shares."""
