@@ -758,7 +758,7 @@ def test_embedding_on_an_origin_the_key_does_not_allow_is_refused(server: LiveSe
     html_page = server.pages[server.host_page("foreign", attrs={"data-open": "true"}).rsplit("/", 1)[1]]
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             body = html_page.encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")

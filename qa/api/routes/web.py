@@ -2,20 +2,26 @@
 
 The widget is plain JavaScript modules and CSS shipped inside the package (``qa/web``): no build
 step. ``/widget.js`` is a classic script, so one ``<script src=... defer>`` tag embeds it on any
-site; it then loads its modules from ``/widget/``.
+site; it then loads its modules from ``/widget/``, served by Starlette's ``StaticFiles`` (ETag and
+Last-Modified, ``304 Not Modified`` on revalidation).
 """
 
 from __future__ import annotations
 
 import html
+import os
 import re
 from pathlib import Path
 
-from fastapi import APIRouter
+import anyio
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from qa.api.deps import SettingsDep
-from qa.errors import NotFoundError
 
 router = APIRouter(include_in_schema=False)
 
@@ -48,8 +54,51 @@ _PAGE_HEADERS = {
 }
 
 
-def _asset(path: Path) -> FileResponse:
-    return FileResponse(path, media_type=_MEDIA_TYPES[path.suffix], headers=_ASSET_HEADERS)
+class WidgetFiles(StaticFiles):
+    """The widget's ``.js`` and ``.css`` files: StaticFiles' ETag/Last-Modified and 304s, our headers.
+
+    Served by a route ``/widget/{path:path}`` rather than a ``Mount``: FastAPI's ``include_router``
+    drops mounts on an ``APIRouter`` in the versions this package allows, but keeps routes.
+    """
+
+    def get_path(self, scope: Scope) -> str:
+        name: str = scope["path_params"]["path"]  # the route's {path}, not the whole URL path
+        return os.path.normpath(name)
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        # One file name, no dot first, .js or .css: nothing else (and nothing outside) is served.
+        if not _ASSET_NAME.fullmatch(path):
+            raise HTTPException(404, f"No widget file named {path!r}.")
+        try:
+            return await super().get_response(path, scope)
+        except HTTPException as exc:
+            if exc.status_code == 404:
+                raise HTTPException(404, f"No widget file named {path!r}.") from None
+            raise
+
+    def file_response(
+        self,
+        full_path: str | os.PathLike[str],
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers.update(_ASSET_HEADERS)  # on 304s too: a cross-origin revalidation needs CORS
+        if response.status_code != 304:
+            response.headers["content-type"] = _MEDIA_TYPES[Path(full_path).suffix]
+        return response
+
+
+widget_files = WidgetFiles(directory=WIDGET_DIR)
+# Starlette runs an ASGI app given as a route's endpoint as it is (the type hint knows only functions).
+router.add_route(
+    "/widget/{path:path}",
+    widget_files,  # type: ignore[arg-type]
+    methods=["GET", "HEAD"],
+    name="widget",
+    include_in_schema=False,
+)
 
 
 def _page(name: str) -> FileResponse:
@@ -74,8 +123,10 @@ async def document_page(doc_id: str) -> FileResponse:
 
 
 @router.get("/widget.js")
-async def widget_loader() -> FileResponse:
-    return _asset(WEB_DIR / "widget.js")
+async def widget_loader(request: Request) -> Response:
+    """The loader, fetched on every page view of every host site: revalidated like the modules."""
+    path = WEB_DIR / "widget.js"
+    return widget_files.file_response(path, await anyio.to_thread.run_sync(os.stat, path), request.scope)
 
 
 @router.get("/widget.json")
@@ -83,11 +134,3 @@ async def widget_config(settings: SettingsDep) -> JSONResponse:
     """Defaults for widgets whose script tag does not set ``data-title`` / ``data-starters``."""
     content = {"title": settings.web.title, "starter_questions": settings.web.starter_questions}
     return JSONResponse(content, headers=_ASSET_HEADERS)
-
-
-@router.get("/widget/{name}")
-async def widget_asset(name: str) -> FileResponse:
-    path = WIDGET_DIR / name
-    if not _ASSET_NAME.fullmatch(name) or not path.is_file():
-        raise NotFoundError(f"No widget file named {name!r}.")
-    return _asset(path)
