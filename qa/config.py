@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from qa.contract import MAX_HISTORY_MESSAGES, MAX_MESSAGE_CHARS
+
 
 class ChunkingSettings(BaseModel):
     """How sentences are grouped into retrieval chunks (recorded in the index manifest)."""
@@ -163,8 +165,8 @@ class Settings(BaseSettings):
     index_dir: Path = Path("index")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    max_message_chars: int = Field(default=2000, ge=1)
-    max_history_messages: int = Field(default=20, ge=0)
+    max_message_chars: int = Field(default=MAX_MESSAGE_CHARS, ge=1, le=MAX_MESSAGE_CHARS)
+    max_history_messages: int = Field(default=20, ge=0, le=MAX_HISTORY_MESSAGES)
     chunking: ChunkingSettings = ChunkingSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
     retrieval: RetrievalSettings = RetrievalSettings()

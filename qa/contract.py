@@ -2,9 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
+
+# Limits declared once; requests, stored turns, the Slack adapter and the widget config use these.
+ID_PATTERN = r"^[A-Za-z0-9_\-]+$"
+MAX_ID_CHARS = 100
+MAX_MESSAGE_CHARS = 2_000  # the longest question accepted (``QA_MAX_MESSAGE_CHARS`` may lower it)
+MAX_TURN_CHARS = 20_000  # one earlier message of a conversation
+MAX_HISTORY_MESSAGES = 50  # ``QA_MAX_HISTORY_MESSAGES`` may lower it
+MAX_COMMENT_CHARS = 2_000
+
+ResourceId = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=ID_PATTERN)]
+
+
+def _has_text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("The message is empty; ask a question about the documents.")
+    if len(value.strip()) > MAX_MESSAGE_CHARS:
+        raise ValueError(f"The message is longer than {MAX_MESSAGE_CHARS} characters.")
+    return value
+
+
+# A question: some non-space text, at most MAX_MESSAGE_CHARS once trimmed (documented in the schema).
+Message = Annotated[
+    str,
+    AfterValidator(_has_text),
+    Field(json_schema_extra={"minLength": 1, "maxLength": MAX_MESSAGE_CHARS, "pattern": r"\S"}),
+]
 
 
 class Citation(BaseModel):
@@ -41,7 +67,7 @@ class Turn(BaseModel):
     """One earlier message of a conversation supplied by the client."""
 
     role: Literal["user", "assistant"]
-    content: str = Field(max_length=20_000)
+    content: str = Field(max_length=MAX_TURN_CHARS)
 
 
 class SearchHit(BaseModel):

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from qa.api.app import create_app
 from qa.cli import app as cli_app
 from qa.config import Settings, get_settings
+from qa.contract import MAX_HISTORY_MESSAGES
 from qa.pipeline import QAPipeline
 from tests.fakes import FakeEmbedder
 from tests.test_api import sse_events
@@ -102,10 +103,21 @@ def test_export_without_a_database_says_so(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "No database" in result.output
 
 
-def test_too_long_history_is_rejected(fake_client: TestClient, settings: Settings) -> None:
-    history = [{"role": "user", "content": "hi"}] * (settings.max_history_messages + 1)
+def test_too_long_history_is_rejected(fake_client: TestClient) -> None:
+    history = [{"role": "user", "content": "hi"}] * (MAX_HISTORY_MESSAGES + 1)
     response = fake_client.post("/v1/chat", json={"message": "Where did Kim travel?", "history": history})
     assert response.status_code == 422 and "history" in response.json()["error"]["message"]
+
+
+def test_history_beyond_the_configured_turns_keeps_the_latest(
+    fake_client: TestClient, settings: Settings
+) -> None:
+    filler = [{"role": "user", "content": "Tell me about the weather."}] * MAX_HISTORY_MESSAGES
+    recent = [{"role": "user", "content": "Who is Chun In-bum?"}]
+    body = {"message": "What did he say about the triad?", "history": filler[: -len(recent)] + recent}
+    answer = fake_client.post("/v1/chat", json=body).json()
+    assert settings.max_history_messages < MAX_HISTORY_MESSAGES
+    assert answer["answerable"] and "triad" in answer["answer"].lower()
 
 
 def test_conversations_survive_a_restart(settings: Settings, fake_embedder: FakeEmbedder) -> None:

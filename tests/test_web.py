@@ -209,7 +209,11 @@ def test_pages_carry_a_strict_content_security_policy(web_client: TestClient) ->
 
 def test_widget_config_comes_from_settings(web_client: TestClient) -> None:
     response = web_client.get("/widget.json")
-    assert response.json() == {"title": "Ask the report", "starter_questions": ["First?", "Second?"]}
+    assert response.json() == {
+        "title": "Ask the report",
+        "starter_questions": ["First?", "Second?"],
+        "max_message_chars": 2000,
+    }
     assert response.headers["access-control-allow-origin"] == "*"
 
 

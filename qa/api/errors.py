@@ -38,7 +38,8 @@ def _describe(exc: RequestValidationError) -> tuple[int, str, str]:
     parts = []
     for error in errors[:3]:
         where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
-        parts.append(f"{where}: {error.get('msg', 'invalid value')}")
+        message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+        parts.append(message if error.get("type") == "value_error" else f"{where}: {message}")
     return 422, "invalid_request", "; ".join(parts)
 
 

@@ -49,7 +49,6 @@ def install_openapi_extras(app: FastAPI, settings: Settings) -> None:
                 },
             },
         )
-        _configured_limits(schemas, settings)
         for path, operations in schema.get("paths", {}).items():
             if not path.startswith("/v1"):
                 continue
@@ -66,17 +65,3 @@ def install_openapi_extras(app: FastAPI, settings: Settings) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-def _configured_limits(schemas: dict[str, Any], settings: Settings) -> None:
-    """Write the limits the server enforces from its settings into the request schemas."""
-    text = {"minLength": 1, "maxLength": settings.max_message_chars, "pattern": r"\S"}
-    for name, field in (("ChatRequest", "message"), ("SearchRequest", "query")):
-        properties = schemas.get(name, {}).get("properties", {})
-        if field in properties:
-            properties[field].update(text)
-    history = schemas.get("ChatRequest", {}).get("properties", {}).get("history")
-    if history is not None:
-        history["maxItems"] = min(
-            history.get("maxItems", settings.max_history_messages), settings.max_history_messages
-        )

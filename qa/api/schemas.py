@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from qa.contract import SearchHit, Turn
+from qa.contract import MAX_HISTORY_MESSAGES, Message, ResourceId, SearchHit, Turn
 from qa.pipeline import MAX_SEARCH_RESULTS
 
 
@@ -23,16 +23,16 @@ JsonInteger = Annotated[int, BeforeValidator(_json_integer)]
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)  # "true" is not a boolean
 
-    message: str = Field(description="The question. 1-2,000 characters after trimming.")
-    conversation_id: str | None = Field(default=None, max_length=100, pattern=r"^[A-Za-z0-9_\-]+$")
-    history: list[Turn] = Field(default_factory=list, max_length=50)
+    message: Message = Field(description="The question. 1-2,000 characters after trimming.")
+    conversation_id: ResourceId | None = None
+    history: list[Turn] = Field(default_factory=list, max_length=MAX_HISTORY_MESSAGES)
     stream: bool = Field(default=False, description="Answer as Server-Sent Events.")
 
 
 class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    query: str
+    query: Message
     k: JsonInteger = Field(default=5, ge=1, le=MAX_SEARCH_RESULTS)
 
 

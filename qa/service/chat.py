@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from qa.answering.events import Finished, StreamEvent, replay
 from qa.config import Settings
 from qa.contract import Answer, Turn
-from qa.errors import BusyError, InvalidInputError, StorageError
+from qa.errors import BusyError, StorageError
 from qa.pipeline import QAPipeline
 from qa.service.metrics import Metrics, log_answer
 from qa.service.slots import StreamSlots
@@ -73,7 +73,6 @@ class ChatService:
         streamed), for clients that cannot take back text they were sent.
         """
         question = self.pipeline.validate_question(turn.message)
-        self._check_history(turn.history)
         release = self._slots.acquire(turn.client)
         if release is None:
             raise BusyError("Too many answers are streaming at once; retry shortly.")
@@ -94,16 +93,15 @@ class ChatService:
                     await self._remember(question, event.answer, turn.surface)
                 yield event
 
-    def _check_history(self, history: list[Turn]) -> None:
-        limit = self._settings.max_history_messages
-        if len(history) > limit:
-            raise InvalidInputError(f"history has {len(history)} messages; at most {limit} are accepted.")
-
     async def _history(self, turn: ChatTurn) -> list[Turn]:
-        """The client's history if it sent one, else the stored one for a known conversation."""
-        self._check_history(turn.history)
+        """The client's history if it sent one, else the stored one for a known conversation.
+
+        Only the last ``max_history_messages`` turns are used (the stored history is read the
+        same way); requests may carry up to ``MAX_HISTORY_MESSAGES``.
+        """
         if turn.history or not turn.conversation_id:
-            return turn.history
+            limit = self._settings.max_history_messages
+            return turn.history[-limit:] if limit else []
         try:
             return await self.store.history(turn.conversation_id)
         except StorageError as exc:

@@ -23,7 +23,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from qa.config import Settings
-from qa.contract import Answer, Citation, Turn
+from qa.contract import ID_PATTERN, MAX_ID_CHARS, Answer, Citation, Turn
 from qa.errors import QAError
 from qa.service.chat import ChatTurn
 from qa.service.runtime import Runtime
@@ -44,7 +44,7 @@ log = logging.getLogger("qa.slack")
 
 THINKING = "thinking_face"
 ASK_COMMAND = "/ask"
-_MESSAGE_ID = re.compile(r"^[A-Za-z0-9_\-]{1,100}$")
+_MESSAGE_ID = re.compile(ID_PATTERN)
 _TRANSPORT_ERRORS = (SlackApiError, aiohttp.ClientError, TimeoutError)
 
 Respond = Callable[..., Awaitable[Any]]
@@ -63,7 +63,7 @@ class Where:
     def conversation_id(self) -> str:
         # One conversation per Slack thread (or DM), in the id alphabet the HTTP API accepts.
         root = self.thread_ts or "dm"
-        return re.sub(r"[^A-Za-z0-9_\-]", "-", f"slack-{self.team}-{self.channel}-{root}")[:100]
+        return re.sub(r"[^A-Za-z0-9_\-]", "-", f"slack-{self.team}-{self.channel}-{root}")[:MAX_ID_CHARS]
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,7 +292,8 @@ class SlackBot:
             await self._respond(respond, delete_original=True)
 
     async def _store_feedback(self, message_id: str, rating: str, respond: Respond) -> None:
-        if not _MESSAGE_ID.match(message_id) or rating not in ("up", "down"):
+        well_formed = len(message_id) <= MAX_ID_CHARS and _MESSAGE_ID.match(message_id)
+        if not well_formed or rating not in ("up", "down"):
             log.warning("ignoring Slack feedback with a malformed message id or rating")
             return
         try:

@@ -7,11 +7,10 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from qa.contract import Turn
+from qa.contract import MAX_TURN_CHARS, Turn
 
 _TOKEN = re.compile(r"<([^<>]*)>")
 _SPACES = re.compile(r"[ \t]+")
-_MAX_TURN_CHARS = 20_000  # ``Turn.content`` limit
 # Other subtypes are joins, edits, deletions, channel topic changes: not part of the conversation.
 _CONVERSATION_SUBTYPES = {None, "bot_message", "thread_broadcast", "file_share"}
 
@@ -83,7 +82,7 @@ def turns_from_messages(
             continue
         text = plain_text(str(message.get("text") or ""), drop_user=bot_user_id)
         if text:
-            turn = Turn(role="assistant" if mine else "user", content=text[:_MAX_TURN_CHARS])
+            turn = Turn(role="assistant" if mine else "user", content=text[:MAX_TURN_CHARS])
             dated.append((ts, turn))
     dated.sort(key=lambda pair: pair[0])  # conversations.history pages newest first
     turns = [turn for _, turn in dated]

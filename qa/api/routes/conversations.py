@@ -8,11 +8,12 @@ from fastapi import APIRouter, Path
 
 from qa.api.deps import StoreDep
 from qa.api.schemas import ErrorResponse
+from qa.contract import ID_PATTERN, MAX_ID_CHARS
 from qa.storage.sqlite import Conversation
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 
-ConversationId = Annotated[str, Path(max_length=100, pattern=r"^[A-Za-z0-9_\-]+$")]
+ConversationId = Annotated[str, Path(max_length=MAX_ID_CHARS, pattern=ID_PATTERN)]
 
 
 @router.get(

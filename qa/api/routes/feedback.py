@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from qa.api.deps import StoreDep
 from qa.api.schemas import ErrorResponse
 from qa.api.security import get_principal
+from qa.contract import MAX_COMMENT_CHARS, ResourceId
 from qa.storage.protocols import Rating
 
 router = APIRouter(prefix="/v1", tags=["feedback"])
@@ -16,9 +17,9 @@ router = APIRouter(prefix="/v1", tags=["feedback"])
 class FeedbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    message_id: str = Field(max_length=100, pattern=r"^[A-Za-z0-9_\-]+$")
+    message_id: ResourceId
     rating: Rating
-    comment: str | None = Field(default=None, max_length=2000)
+    comment: str | None = Field(default=None, max_length=MAX_COMMENT_CHARS)
 
 
 class FeedbackReceipt(BaseModel):

@@ -26,7 +26,7 @@ from qa.answering.events import PIECE, Finished, StreamEvent
 from qa.api.deps import ChatDep, SettingsDep
 from qa.api.schemas import ErrorResponse
 from qa.api.streams import LimitedEventSourceResponse, stream_client
-from qa.contract import Answer, Citation, Turn
+from qa.contract import MAX_TURN_CHARS, Answer, Citation, ResourceId, Turn
 from qa.errors import InvalidInputError, NotFoundError, NotReadyError
 from qa.service.chat import ChatTurn
 
@@ -34,7 +34,6 @@ router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 
 SERVED_MODEL = "qa-article-bot"
 SOURCES_HEADING = "Sources:"
-_MAX_TURN_CHARS = 20_000  # Turn.content's limit
 
 
 class ContentPart(BaseModel):
@@ -58,7 +57,7 @@ class ChatCompletionRequest(BaseModel):
     model: str | None = None
     messages: list[ChatMessageIn] = Field(min_length=1, max_length=100)
     stream: bool = False
-    conversation_id: str | None = Field(default=None, max_length=100, pattern=r"^[A-Za-z0-9_\-]+$")
+    conversation_id: ResourceId | None = None
 
 
 class AssistantMessage(BaseModel):
@@ -119,7 +118,7 @@ def split_messages(messages: list[ChatMessageIn], max_history: int) -> tuple[str
     if last.role != "user":
         raise InvalidInputError("The last message must have the role 'user'.")
     history = [
-        Turn(role=m.role, content=_without_footnotes(_text(m))[:_MAX_TURN_CHARS])
+        Turn(role=m.role, content=_without_footnotes(_text(m))[:MAX_TURN_CHARS])
         for m in messages[:-1]
         if m.role in ("user", "assistant") and _text(m).strip()
     ]

@@ -132,5 +132,9 @@ async def widget_loader(request: Request) -> Response:
 @router.get("/widget.json")
 async def widget_config(settings: SettingsDep) -> JSONResponse:
     """Defaults for widgets whose script tag does not set ``data-title`` / ``data-starters``."""
-    content = {"title": settings.web.title, "starter_questions": settings.web.starter_questions}
+    content = {
+        "title": settings.web.title,
+        "starter_questions": settings.web.starter_questions,
+        "max_message_chars": settings.max_message_chars,
+    }
     return JSONResponse(content, headers=_ASSET_HEADERS)

@@ -80,7 +80,7 @@ export function mount(script, base) {
   const input = h("textarea", {
     class: "input",
     rows: 1,
-    maxlength: 2000,
+    maxlength: 2000, // the server's default; replaced by its configured limit below
     placeholder: text.placeholder,
     "aria-label": "Your question",
     enterkeyhint: "send",
@@ -231,6 +231,9 @@ export function mount(script, base) {
 
   if (starters === null || !data.title) {
     client.config().then((config) => {
+      if (Number.isInteger(config.max_message_chars) && config.max_message_chars > 0) {
+        input.maxLength = config.max_message_chars;
+      }
       if (!data.title && typeof config.title === "string" && config.title) {
         title.textContent = config.title;
         launcherLabel.textContent = config.title;
