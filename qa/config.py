@@ -176,12 +176,15 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     # Server API keys, comma-separated; when any key (or widget key) is set, /v1 needs one.
     api_keys: Annotated[list[SecretStr], NoDecode] = []
+    # Admin keys, comma-separated: server keys that may also read any stored conversation
+    # (Slack's included, which no other key can). Shared with the scale-out deployment.
+    admin_keys: Annotated[list[SecretStr], NoDecode] = []
     database_url: str = "sqlite:///data/qa.db"
     database_busy_timeout_s: float = Field(default=5.0, ge=0)  # wait this long for a locked database
     security: SecuritySettings = SecuritySettings()
     observability: ObservabilitySettings = ObservabilitySettings()
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "admin_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):

@@ -167,7 +167,7 @@ def test_shutdown_lets_in_flight_answers_finish_and_store(tmp_path: Path) -> Non
         def ask(n: int) -> httpx.Response:
             with httpx.Client(base_url=base, timeout=30) as client:
                 started.wait()
-                return client.post("/v1/chat", json={**QUESTION, "conversation_id": f"c_shutdown{n}"})
+                return client.post("/v1/chat", json=QUESTION)
 
         with ThreadPoolExecutor(8) as pool:
             futures = [pool.submit(ask, n) for n in range(8)]
