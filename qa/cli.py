@@ -256,6 +256,7 @@ def serve(
     import uvicorn
 
     from qa.api.observability import logging_config
+    from qa.api.server import server_options
 
     settings = get_settings()
     uvicorn.run(
@@ -267,6 +268,7 @@ def serve(
         log_config=logging_config(settings.observability),
         access_log=False,  # ours (qa.access) carries the request id
         timeout_graceful_shutdown=30,  # SIGTERM: in-flight answers finish, then the store closes
+        **server_options(settings),  # trusted proxies, header limits, slow-client timeouts
     )
 
 
