@@ -16,12 +16,13 @@ from typing import Any
 import httpx
 import pytest
 
+from qa.api.routes.web import WEB_DIR
 from qa.config import Settings
 from qa.embedding.base import Embedder
 from qa.pipeline import QAPipeline
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, HOSTILE_CSS, LiveServer
 from tests.conftest import make_settings
-from tests.test_web import WEB_DIR, widget_files
+from tests.test_web import widget_files
 
 pytestmark = [
     pytest.mark.integration,
@@ -465,6 +466,7 @@ def test_thumbs_send_feedback_and_failures_are_reported(server: LiveServer, page
             route.fulfill(status=204)
         else:
             error = {"error": {"code": "internal_error", "message": "Something went wrong on our side."}}
+            assert isinstance(reply, int)
             route.fulfill(status=reply, json=error if reply >= 400 else {"ok": True})
 
     page.route("**/v1/feedback", feedback)
