@@ -1,4 +1,4 @@
-"""The public answer contract (DESIGN.md), shared by the CLI ``--json``, HTTP and tests."""
+"""The public answer contract (the README's HTTP API section), shared by the CLI ``--json``, HTTP and tests."""
 
 from __future__ import annotations
 
