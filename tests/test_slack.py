@@ -631,3 +631,16 @@ def test_settings_come_from_the_documented_environment(monkeypatch: pytest.Monke
     )
     assert loaded.slack.app_token is not None and loaded.slack.api_base_url == "http://127.0.0.1:9/api/"
     assert loaded.slack.thread_follow_ups == "mention" and loaded.public_url == PUBLIC
+
+
+def test_slack_mention_turn_is_stored_and_counted(
+    settings: Settings, slack: SlackStandIn, small_pipeline: QAPipeline
+) -> None:
+    store = FakeStore()
+    with running_bot(with_slack(settings, slack), small_pipeline, slack, store) as bot:
+        ask_in_channel(bot, "C0GENERAL", "How can technical blueprints be sent?")
+        slack.wait_for(lambda: bot.posts())
+        bot.wait_idle()
+        metrics = httpx.get(f"{bot.url}/metrics").text
+    assert [question for question, _ in store.recorded] == ["How can technical blueprints be sent?"]
+    assert 'surface="slack"} 1.0' in metrics
