@@ -2,6 +2,9 @@
 
 validate -> expand / rewrite the follow-up -> retrieve (once) -> decide answerable -> compose
 (extractive, or LLM with the extractive composer on the same evidence as the fallback) -> verify.
+
+Longer than our other modules on purpose: the whole graph, streamed and not, reads top to bottom
+in one place; the stages themselves live in ``qa.retrieval`` and ``qa.answering``.
 """
 
 from __future__ import annotations
