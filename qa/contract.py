@@ -1,4 +1,4 @@
-"""The public answer contract (the README's HTTP API section), shared by the CLI ``--json``, HTTP and tests."""
+"""The public answer contract (see the README's HTTP API section), shared by CLI ``--json``, HTTP, tests."""
 
 from __future__ import annotations
 
