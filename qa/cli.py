@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,18 +20,46 @@ from rich.table import Table
 from qa.config import Settings, get_settings
 from qa.errors import QAError
 
+# Plain click help: typer's rich help prints a type such as ``<bool>`` beside every flag.
+HELP_STYLE = None
 app = typer.Typer(
     help="Question answering over a document corpus, with exact citations.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=HELP_STYLE,
 )
-index_app = typer.Typer(help="Build and inspect the search index.", no_args_is_help=True)
+index_app = typer.Typer(
+    help="Build and inspect the search index.", no_args_is_help=True, rich_markup_mode=HELP_STYLE
+)
 app.add_typer(index_app, name="index")
-feedback_app = typer.Typer(help="Reader feedback on answers.", no_args_is_help=True)
+feedback_app = typer.Typer(help="Reader feedback on answers.", no_args_is_help=True, rich_markup_mode=HELP_STYLE)
 app.add_typer(feedback_app, name="feedback")
 out = Console()
 err = Console(stderr=True)
+
+
+@app.callback()
+def main(ctx: typer.Context) -> None:
+    """Question answering over a document corpus, with exact citations."""
+    # Settings are read first, so a bad QA_* value is one line naming it, whatever the command.
+    with user_errors():
+        get_settings()
+    if ctx.invoked_subcommand != "serve":  # the server logs these itself (JSON lines)
+        _show_build_notices()
+
+
+def _show_build_notices() -> None:
+    """Implicit index builds and the one-off ONNX export announce themselves as plain lines."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    for name in ("qa.index", "qa.embedding"):
+        logger = logging.getLogger(name)
+        if not any(getattr(h, "qa_cli", False) for h in logger.handlers):
+            handler.qa_cli = True  # type: ignore[attr-defined]
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
+            logger.propagate = False
 
 
 def fail(message: str) -> typer.Exit:
@@ -147,6 +176,8 @@ def index_add(
         with progress_bar() as bar:
             report = add_documents(settings, embedder, paths, bar or _quiet, on_skip=_report_skip)
     err.print(_ingest_summary(report), highlight=False, soft_wrap=True)
+    if not (report.added or report.replaced or report.unchanged):
+        raise fail("nothing was added: none of the given files could be used.")
 
 
 @index_app.command("remove")

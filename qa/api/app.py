@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,15 +17,29 @@ from qa.api.routes import chat, conversations, documents, feedback, health, open
 from qa.api.routes import web as web_routes
 from qa.api.security import install_security
 from qa.config import Settings, get_settings
+from qa.errors import ConfigError
 from qa.pipeline import QAPipeline
 from qa.service.runtime import PipelineLoader, Runtime
 from qa.slack import mount_slack
 
 log = logging.getLogger("qa.api")
 
+
+def settings_or_exit() -> Settings:
+    """The environment's settings; a bad value ends the process with one line naming it.
+
+    ``uvicorn qa.api.app:create_app --factory`` would otherwise print a long traceback.
+    """
+    try:
+        return get_settings()
+    except ConfigError as exc:
+        sys.stderr.write(f"error: {exc.message}\n")
+        raise SystemExit(1) from None
+
+
 def create_app(settings: Settings | None = None, load_pipeline: PipelineLoader | None = None) -> FastAPI:
     """Build the app. ``load_pipeline`` lets tests inject a pipeline built on fakes."""
-    settings = settings or get_settings()
+    settings = settings or settings_or_exit()
     loader: PipelineLoader = load_pipeline or QAPipeline.load
 
     runtime = Runtime(settings)
