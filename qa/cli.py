@@ -33,7 +33,9 @@ index_app = typer.Typer(
     help="Build and inspect the search index.", no_args_is_help=True, rich_markup_mode=HELP_STYLE
 )
 app.add_typer(index_app, name="index")
-feedback_app = typer.Typer(help="Reader feedback on answers.", no_args_is_help=True, rich_markup_mode=HELP_STYLE)
+feedback_app = typer.Typer(
+    help="Reader feedback on answers.", no_args_is_help=True, rich_markup_mode=HELP_STYLE
+)
 app.add_typer(feedback_app, name="feedback")
 out = Console()
 err = Console(stderr=True)

@@ -96,6 +96,10 @@ class WebSettings(BaseModel):
     # The widget key the full-page chat at ``/`` uses when keys are required; it must be a widget
     # key whose origins include this server's own.
     page_key: SecretStr | None = None
+    # With keys required and no page_key, ``/`` gets a key made at start-up that is valid only for
+    # requests from this server's own pages (same origin), at the widget rate limit. Off: ``/``
+    # then needs QA_WEB__PAGE_KEY, as an API-only deployment may prefer.
+    auto_page_key: bool = True
 
 
 class WidgetKey(BaseModel):
@@ -208,12 +212,15 @@ _SECRET_WORDS = ("key", "token", "secret", "password", "database_url")
 
 
 def _variable(loc: tuple[int | str, ...]) -> tuple[str, str]:
-    """``("security", "widget_keys", 0, "origins")`` -> ``("QA_SECURITY__WIDGET_KEYS", "item 0, origins")``."""
+    """The variable a location names, and the rest of it.
+
+    ``("security", "widget_keys", 0, "origins")`` -> ``("QA_SECURITY__WIDGET_KEYS", "item 0, origins")``
+    """
     names: list[str] = []
     model: type[BaseModel] | None = Settings
     rest = list(loc)
     while rest and isinstance(rest[0], str) and model is not None and rest[0] in model.model_fields:
-        name = rest.pop(0)
+        name = str(rest.pop(0))
         names.append(name)
         annotation = model.model_fields[name].annotation
         model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
