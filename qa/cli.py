@@ -51,15 +51,19 @@ def main(ctx: typer.Context) -> None:
         _show_build_notices()
 
 
+class _StderrLines(logging.Handler):
+    """Log records as plain lines on whatever ``sys.stderr`` is when they are emitted."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err.print(record.getMessage(), highlight=False, markup=False, soft_wrap=True)
+
+
 def _show_build_notices() -> None:
     """Implicit index builds and the one-off ONNX export announce themselves as plain lines."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
     for name in ("qa.index", "qa.embedding"):
         logger = logging.getLogger(name)
-        if not any(getattr(h, "qa_cli", False) for h in logger.handlers):
-            handler.qa_cli = True  # type: ignore[attr-defined]
-            logger.addHandler(handler)
+        if not any(isinstance(h, _StderrLines) for h in logger.handlers):
+            logger.addHandler(_StderrLines())
             logger.setLevel(logging.INFO)
             logger.propagate = False
 
