@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from qa.config import Settings, get_settings
-from qa.errors import QAError
+from qa.errors import InvalidInputError, QAError
 
 # Plain click help: typer's rich help prints a type such as ``<bool>`` beside every flag.
 HELP_STYLE = None
@@ -65,7 +65,6 @@ def _show_build_notices() -> None:
         if not any(isinstance(h, _StderrLines) for h in logger.handlers):
             logger.addHandler(_StderrLines())
             logger.setLevel(logging.INFO)
-            logger.propagate = False
 
 
 def fail(message: str) -> typer.Exit:
@@ -227,6 +226,8 @@ def ask(
     """Answer one question from the corpus, with citations."""
     settings = get_settings()
     with user_errors():
+        if not question.strip():  # before loading (or building) anything
+            raise InvalidInputError("The message is empty; ask a question about the documents.")
         answer = asyncio.run(_answer(settings, question))
     if as_json:
         sys.stdout.write(answer.model_dump_json(indent=2) + "\n")

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from qa.cli import app
 from qa.config import get_settings
-from tests.conftest import DEV_QUESTIONS, make_settings
+from tests.conftest import DEV_QUESTIONS, REPO, make_settings
 
 runner = CliRunner()
 
@@ -20,6 +20,8 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     settings = make_settings(tmp_path)
     monkeypatch.setenv("QA_CORPUS_DIR", str(settings.corpus_dir))
     monkeypatch.setenv("QA_INDEX_DIR", str(settings.index_dir))
+    # The session's ONNX export: a fresh one per test would cost time and add its notice lines.
+    monkeypatch.setenv("QA_EMBEDDING__CACHE_DIR", str(REPO / "index" / "models"))
     get_settings.cache_clear()
     yield tmp_path
     get_settings.cache_clear()

@@ -39,9 +39,9 @@ def _describe(exc: RequestValidationError, content_type: str | None) -> tuple[in
     if any(e.get("type") == "json_invalid" for e in errors):
         return 400, "invalid_json", "The request body is not valid JSON."
     if any(e.get("type") == "model_attributes_type" and tuple(e.get("loc", ())) == ("body",) for e in errors):
-        # FastAPI reads a body as JSON only when it is declared so (or not declared at all);
-        # ``curl -d`` declares a form, which is the usual way to end up here.
-        if content_type and not _is_json(content_type):
+        # FastAPI reads a body as JSON only when it is declared so; ``curl -d`` alone declares
+        # a form, which is the usual way to end up here.
+        if not _is_json(content_type or ""):
             return 415, "unsupported_media_type", "The Content-Type must be application/json."
         return 422, "invalid_request", "The request body must be a JSON object."
     parts = []
