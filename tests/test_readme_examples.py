@@ -194,31 +194,29 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     return root, env
 
 
-def wait_ready(url: str, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(
-                f"exited with {process.returncode}: {process.stderr.read() if process.stderr else ''}"
-            )
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError("not ready within 300 s")
-
-
 def run_server(command: str, cwd: Path, env: dict[str, str], port: int) -> None:
-    process = subprocess.Popen(
-        ["bash", "-c", command], cwd=cwd, env=env, text=True, stderr=subprocess.PIPE, start_new_session=True
-    )
-    try:
-        wait_ready(f"http://127.0.0.1:{port}", process)
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=60)
+    """Start a server example, wait until ``/readyz`` says ready, stop it with SIGTERM."""
+    log = cwd / f"server-{port}.log"
+    with (
+        log.open("w") as stderr,
+        subprocess.Popen(
+            ["bash", "-c", command], cwd=cwd, env=env, stderr=stderr, start_new_session=True
+        ) as process,
+    ):
+        try:
+            deadline = time.monotonic() + 300
+            while True:
+                assert process.poll() is None, f"exited with {process.returncode}: {log.read_text()[-2000:]}"
+                assert time.monotonic() < deadline, "not ready within 300 s"
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.5)
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=60)
 
 
 SHELL = [e for e in EXAMPLES if not e.command.startswith("curl ")]
