@@ -194,9 +194,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     return root, env
 
 
-def run_server(command: str, cwd: Path, env: dict[str, str], port: int) -> None:
+def run_server(command: str, cwd: Path, env: dict[str, str], port: int, log: Path) -> None:
     """Start a server example, wait until ``/readyz`` says ready, stop it with SIGTERM."""
-    log = cwd / f"server-{port}.log"
     with (
         log.open("w") as stderr,
         subprocess.Popen(
@@ -235,7 +234,7 @@ def test_shell_example_runs(example: Example, workspace: tuple[Path, dict[str, s
     if command.startswith(".venv/bin/qa "):
         command = f"{QA} {command.removeprefix('.venv/bin/qa ')}"
         if command.split()[1] == "serve":
-            run_server(command, root, env, port)
+            run_server(command, root, env, port, root / f"server-{port}.log")
             return
         result = subprocess.run(
             ["bash", "-c", command], cwd=root, env=env, capture_output=True, text=True, timeout=600
@@ -244,6 +243,6 @@ def test_shell_example_runs(example: Example, workspace: tuple[Path, dict[str, s
         assert "Traceback" not in result.stderr
         return
     if command == "make serve":
-        run_server("make serve", REPO, {**env, "QA_PORT": str(port)}, port)
+        run_server("make serve", REPO, {**env, "QA_PORT": str(port)}, port, root / f"make-serve-{port}.log")
         return
     raise AssertionError(f"this test does not know how to run the README example {example.command!r}")
