@@ -76,4 +76,11 @@ class SearchHit(BaseModel):
     text: str
     start: int
     end: int
-    score: float
+    score: float = Field(
+        description=(
+            "Reciprocal rank fusion of the dense and BM25 rankings: the sum over both of "
+            "1/(k + rank), rank from 1, k = QA_RETRIEVAL__RRF_K (60), so at most 2/61 ≈ 0.033 "
+            "(first in both). It orders hits within one response; it is not a probability and "
+            "not comparable with citation scores."
+        )
+    )

@@ -99,15 +99,19 @@ class QAPipeline:
         return self.retriever.index
 
     @property
+    def corpus_name(self) -> str:
+        """"the article" for a one-document corpus, else "the documents" (used in messages)."""
+        return "the article" if len(self.index.documents) == 1 else "the documents"
+
+    @property
     def refusal_message(self) -> str:
-        where = "the article" if len(self.index.documents) == 1 else "the documents"
-        return f"I couldn't find that in {where}."
+        return f"I couldn't find that in {self.corpus_name}."
 
     def validate_question(self, question: str) -> str:
         """The question without surrounding whitespace; empty or overlong ones are refused."""
         cleaned = question.strip()
         if not cleaned:
-            raise InvalidInputError("The message is empty; ask a question about the article.")
+            raise InvalidInputError(f"The message is empty; ask a question about {self.corpus_name}.")
         limit = self.settings.max_message_chars
         if len(cleaned) > limit:
             raise InvalidInputError(f"The message is longer than {limit} characters.")

@@ -508,6 +508,7 @@ def test_thumbs_send_feedback_and_failures_are_reported(server: LiveServer, page
     expect(up).to_have_attribute("aria-pressed", "false")
     expect(bot.locator(".comment")).to_have_count(0)
 
+    server_down(page)  # the widget checks whether the whole server is gone (issue 14)
     up.click()
     expect(status).to_contain_text("Couldn't send feedback: Can't reach the server")
     expect(down).to_have_attribute("aria-pressed", "true")
@@ -521,6 +522,11 @@ def test_thumbs_send_feedback_and_failures_are_reported(server: LiveServer, page
         page.evaluate("() => navigator.clipboard.readText()")
         == f"{expected['answer']}\n\nSources:\n{sources}"
     )
+
+
+def server_down(page: Page) -> None:
+    """A server that is gone answers nothing, including the probe the widget makes to say so."""
+    page.route("**/widget.json", lambda route: route.abort("connectionrefused"))
 
 
 def test_errors_explain_themselves_and_retry_recovers(server: LiveServer, page: Page) -> None:
@@ -563,6 +569,10 @@ def test_errors_explain_themselves_and_retry_recovers(server: LiveServer, page: 
     expect(bot.locator(".error p")).to_have_text("This site may not use this widget key.")
 
     mode["now"] = "down"
+    page.route(
+        "**/widget.json",
+        lambda route: route.abort("connectionrefused") if mode["now"] == "down" else route.continue_(),
+    )
     bot.locator(".retry").click()
     expect(bot.locator(".error p")).to_have_text(
         "Can't reach the server. Check your connection and try again."
@@ -582,6 +592,7 @@ def test_errors_explain_themselves_and_retry_recovers(server: LiveServer, page: 
     expect(page.locator("qa-chat article.msg")).to_have_count(2)  # retried in place, not duplicated
 
     page.route("**/v1/documents/**", lambda route: route.abort("connectionrefused"))
+    server_down(page)
     bot.locator(".chip").first.click()
     source = page.locator("qa-chat .source")
     expect(source.locator(".warning")).to_have_text(re.compile("^Couldn't load the document: Can't reach"))
@@ -782,6 +793,10 @@ def test_embedding_on_an_origin_the_key_does_not_allow_is_refused(server: LiveSe
         expect(bot).to_have_attribute("data-state", "error")
         expect(bot.locator(".chip")).to_have_count(0)
         assert 200 not in chat_responses
+        # The panel says what is wrong, not "Can't reach the server" (issue 14).
+        expect(bot.locator(".error p")).to_have_text(
+            re.compile(r"^This site is not allowed to use the chat server: .*origin")
+        )
     finally:
         foreign.shutdown()
         thread.join(timeout=5)

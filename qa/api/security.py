@@ -27,9 +27,9 @@ from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from qa.api.cors import RefusingCORSMiddleware, same_origin
 from qa.api.errors import error_response
 from qa.config import SecuritySettings, Settings
 
@@ -106,6 +106,15 @@ class AccessControlMiddleware:
             for k in security.widget_keys
         ]
         self._required = bool(self._server_keys or self._widget_keys)
+        # A page key no widget key lists is the one made up for ``/`` (qa.api.app.with_page_key):
+        # valid only on requests from this server's own pages.
+        page_key = settings.web.page_key
+        listed = {k.key.get_secret_value() for k in security.widget_keys}
+        self._own_page_key = (
+            page_key.get_secret_value().encode()
+            if page_key is not None and page_key.get_secret_value() not in listed
+            else None
+        )
         self._per_ip = parse_many(security.rate_limit_per_ip)
         self._per_key = parse_many(security.rate_limit_per_key)
         self._per_widget = parse_many(security.widget_rate_limit)
@@ -136,6 +145,19 @@ class AccessControlMiddleware:
         elif bearer is not None:
             if (number := self._match(bearer, self._server_keys)) is not None:
                 principal = Principal("server", f"key{number}", ip)
+            elif self._own_page_key is not None and hmac.compare_digest(bearer, self._own_page_key):
+                if not same_origin(scope, headers):
+                    await self._deny(
+                        scope,
+                        receive,
+                        send,
+                        ip,
+                        403,
+                        "forbidden",
+                        "This key may be used only by this server's own pages.",
+                    )
+                    return
+                principal = Principal("widget", "page", ip)
             elif (number := self._match(bearer, [k for k, _ in self._widget_keys])) is not None:
                 origins = self._widget_keys[number - 1][1]
                 if request_origin(scope, headers) not in origins:
@@ -251,8 +273,6 @@ HTML_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
 )
-# FastAPI's interactive docs load their assets from a CDN; they get no CSP rather than a broken page.
-DOCS_PATHS = ("/docs", "/redoc")
 
 
 class SecurityHeadersMiddleware:
@@ -273,7 +293,7 @@ class SecurityHeadersMiddleware:
                 content_type = headers.get("content-type", "")
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-                if content_type.startswith("text/html") and not path.startswith(DOCS_PATHS):
+                if content_type.startswith("text/html"):
                     headers.setdefault("Content-Security-Policy", HTML_CSP)
                     headers.setdefault("X-Frame-Options", "DENY")
                     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
@@ -303,7 +323,7 @@ def install_security(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(SecurityHeadersMiddleware)
     # Outermost of the three, so preflights are answered and errors (401/429) stay readable.
     app.add_middleware(
-        CORSMiddleware,
+        RefusingCORSMiddleware,
         allow_origins=allowed_origins(security),
         allow_methods=["GET", "POST"],
         allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Last-Event-ID"],
