@@ -1,4 +1,4 @@
-"""The public answer contract (DESIGN.md), shared by the CLI ``--json``, HTTP and tests."""
+"""The public answer contract (see the README's HTTP API section), shared by CLI ``--json``, HTTP, tests."""
 
 from __future__ import annotations
 
@@ -57,12 +57,13 @@ def has_visible_text(value: str) -> bool:
     return _VISIBLE.search(value) is not None
 
 
-def check_question(value: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+def check_question(value: str, limit: int = MAX_MESSAGE_CHARS, about: str = "the documents") -> str:
     """A question as the pipeline takes it: clean, trimmed, some visible text, at most ``limit``
-    characters once trimmed. ``ValueError`` with a reader's message otherwise."""
+    characters once trimmed. ``ValueError`` with a reader's message otherwise (``about`` names
+    the corpus in it)."""
     cleaned = clean_text(value).strip()
     if not has_visible_text(cleaned):
-        raise ValueError("The message is empty; ask a question about the documents.")
+        raise ValueError(f"The message is empty; ask a question about {about}.")
     if len(cleaned) > limit:
         raise ValueError(f"The message is longer than {limit} characters.")
     return cleaned
@@ -127,4 +128,11 @@ class SearchHit(BaseModel):
     text: str
     start: int
     end: int
-    score: float
+    score: float = Field(
+        description=(
+            "Reciprocal rank fusion of the dense and BM25 rankings: the sum over both of "
+            "1/(k + rank), rank from 1, k = QA_RETRIEVAL__RRF_K (60), so at most 2/61 ≈ 0.033 "
+            "(first in both). It orders hits within one response; it is not a probability and "
+            "not comparable with citation scores."
+        )
+    )
