@@ -110,12 +110,12 @@ def _load_pipeline(settings: Settings) -> Any:
 
 async def _answer(settings: Settings, question: str) -> Any:
     """One turn through the chat service, as on every other surface: stored, counted, logged."""
-    from qa.service.chat import ChatTurn
+    from qa.service.chat import CLI_OWNER, ChatTurn
     from qa.service.runtime import Runtime
 
     runtime = Runtime(settings)
     async with runtime.running(_load_pipeline):
-        return await runtime.chat.answer(ChatTurn(question, surface="cli"))
+        return await runtime.chat.answer(ChatTurn(question, surface="cli", owner=CLI_OWNER))
 
 
 def _report_skip(name: str, reason: str) -> None:
@@ -294,6 +294,7 @@ def serve(
     import uvicorn
 
     from qa.api.observability import logging_config
+    from qa.api.server import server_options
 
     settings = get_settings()
     uvicorn.run(
@@ -305,6 +306,7 @@ def serve(
         log_config=logging_config(settings.observability),
         access_log=False,  # ours (qa.access) carries the request id
         timeout_graceful_shutdown=30,  # SIGTERM: in-flight answers finish, then the store closes
+        **server_options(settings),  # trusted proxies, header limits, slow-client timeouts
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -122,6 +123,31 @@ class SecuritySettings(BaseModel):
     max_streams: int = Field(default=64, ge=1)  # concurrent SSE answers, whole process
     max_streams_per_client: int = Field(default=4, ge=1)
     stream_send_timeout_s: float = Field(default=30.0, gt=0)  # a stalled reader is dropped
+    # Addresses/networks of reverse proxies whose X-Forwarded-For/-Proto uvicorn believes (comma-
+    # separated or a JSON list). Default none: the socket peer is the client, whatever it claims.
+    trusted_proxies: Annotated[list[str], NoDecode] = []
+    # Slow or oversized clients (``qa serve``; a reverse proxy in front is still recommended):
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)  # the whole request head
+    header_timeout_s: float = Field(default=10.0, gt=0)  # to send a request's headers
+    body_timeout_s: float = Field(default=10.0, gt=0)  # to send a request's whole body: else 408
+    keep_alive_timeout_s: float = Field(default=5.0, gt=0)  # an idle keep-alive connection closes
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            ipaddress.ip_network(entry, strict=False)  # ValueError names the bad entry
+        return value
 
 
 class ObservabilitySettings(BaseModel):
@@ -130,6 +156,9 @@ class ObservabilitySettings(BaseModel):
     # Questions are personal data: logged only when an operator opts in.
     log_questions: bool = False
     metrics_enabled: bool = True
+    # Who may read /metrics: with a key, requests bearing it (from anywhere); without one,
+    # loopback clients only (a Prometheus sidecar or `curl localhost`).
+    metrics_key: SecretStr | None = None
 
 
 class LLMSettings(BaseModel):
@@ -184,12 +213,15 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     # Server API keys, comma-separated; when any key (or widget key) is set, /v1 needs one.
     api_keys: Annotated[list[SecretStr], NoDecode] = []
+    # Admin keys, comma-separated: server keys that may also read any stored conversation
+    # (Slack's included, which no other key can). Shared with the scale-out deployment.
+    admin_keys: Annotated[list[SecretStr], NoDecode] = []
     database_url: str = "sqlite:///data/qa.db"
     database_busy_timeout_s: float = Field(default=5.0, ge=0)  # wait this long for a locked database
     security: SecuritySettings = SecuritySettings()
     observability: ObservabilitySettings = ObservabilitySettings()
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "admin_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):

@@ -70,6 +70,9 @@ def create_app(settings: Settings | None = None, load_pipeline: PipelineLoader |
         version=__version__,
         summary="Answers questions about a document corpus with character-exact citations.",
         lifespan=lifespan,
+        # No trailing-slash 307s: Starlette builds them from the request's Host header, so
+        # "/v1/documents/x/" with "Host: evil.example" redirected there. A wrong path is a 404.
+        redirect_slashes=False,
         docs_url=None,  # ours, served without a CDN and under our CSP (routes/api_docs.py)
         redoc_url=None,
     )

@@ -10,14 +10,21 @@
 * Security headers on every response; CORS (Starlette's middleware) admits exactly the origins of
   the widget keys plus ``QA_SECURITY__CORS_ORIGINS``.
 
-The client IP is the socket peer; behind a reverse proxy run uvicorn with ``--proxy-headers
---forwarded-allow-ips=<proxy>`` so it becomes the real client (uvicorn's, not hand-rolled, parsing).
+The client IP is the socket peer; behind a reverse proxy list it in
+``QA_SECURITY__TRUSTED_PROXIES`` so ``qa serve`` has uvicorn take the real client from
+``X-Forwarded-For`` (uvicorn's, not hand-rolled, parsing; nobody is trusted by default). IPv6
+clients are limited by their /64.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import hmac
+import ipaddress
 import math
+import re
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -32,24 +39,43 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from qa.api.cors import RefusingCORSMiddleware, same_origin
 from qa.api.errors import error_response
 from qa.config import SecuritySettings, Settings
+from qa.service.chat import ANONYMOUS_OWNER
 
-PrincipalKind = Literal["anonymous", "server", "widget"]
+PrincipalKind = Literal["anonymous", "server", "admin", "widget"]
 PROTECTED_PREFIX = "/v1"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# The widget's browser session: issued by the server, kept by the widget in sessionStorage and
+# sent back in this header (see docs/security.md, "Conversation ownership").
+SESSION_HEADER = "X-QA-Session"
+_SESSION_TOKEN = re.compile(r"^[A-Za-z0-9_\-]{43}$")  # secrets.token_urlsafe(32): 256 bits
+
+
+def fingerprint(secret: bytes, length: int = 16) -> str:
+    """A stable, non-reversible name for a key or token (owners survive reordering keys)."""
+    return hashlib.sha256(secret).hexdigest()[:length]
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling. ``id`` is safe to log and to key limits by: it never contains a key."""
+    """Who is calling. ``id`` is safe to log and to key limits by: it never contains a key.
+
+    ``owner`` names the conversations this caller creates and may read (qa.storage.protocols);
+    it holds fingerprints, never a key or a session token.
+    """
 
     kind: PrincipalKind
     id: str
     ip: str
+    owner: str = ANONYMOUS_OWNER
 
     @property
     def source(self) -> str:
         """The feedback source this caller's ratings are filed under."""
         return "widget" if self.kind == "widget" else "api"
+
+    @property
+    def reads_any_conversation(self) -> bool:
+        return self.kind == "admin"
 
 
 def get_principal(request: Request) -> Principal:
@@ -59,6 +85,40 @@ def get_principal(request: Request) -> Principal:
         return principal
     ip = request.client.host if request.client else "unknown"
     return Principal("anonymous", f"ip:{ip}", ip)
+
+
+def session_owner(key: bytes, session: str) -> str:
+    """The owner of conversations made with a public (widget or page) key in one browser session."""
+    return f"widget:{fingerprint(key)}:s:{fingerprint(session.encode(), 32)}"
+
+
+def widget_session(headers: Headers) -> tuple[str, bool]:
+    """The browser session token the widget sent, or a new one; and whether it is new.
+
+    Any well-formed token is accepted: it only names the caller's own conversations, and one the
+    server issued is 256 random bits, so nobody can guess another visitor's.
+    """
+    sent = headers.get(SESSION_HEADER.lower(), "").strip()
+    if _SESSION_TOKEN.match(sent):
+        return sent, False
+    return secrets.token_urlsafe(32), True
+
+
+def limit_key(ip: str) -> str:
+    """The rate-limit identity of a client address: IPv4 as is, IPv6 by its /64.
+
+    One IPv6 subscriber usually holds a whole /64 (often more), so per-address limits would let
+    them rotate addresses at will.
+    """
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 def normalise_origin(origin: str) -> str:
@@ -101,11 +161,12 @@ class AccessControlMiddleware:
         self.app = app
         security = settings.security
         self._server_keys = [k.get_secret_value().encode() for k in settings.api_keys]
+        self._admin_keys = [k.get_secret_value().encode() for k in settings.admin_keys]
         self._widget_keys = [
             (k.key.get_secret_value().encode(), frozenset(normalise_origin(o) for o in k.origins))
             for k in security.widget_keys
         ]
-        self._required = bool(self._server_keys or self._widget_keys)
+        self._required = bool(self._server_keys or self._admin_keys or self._widget_keys)
         # A page key no widget key lists is the one made up for ``/`` (qa.api.app.with_page_key):
         # valid only on requests from this server's own pages.
         page_key = settings.web.page_key
@@ -134,17 +195,22 @@ class AccessControlMiddleware:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        ip = scope["client"][0] if scope.get("client") else "unknown"
+        address = scope["client"][0] if scope.get("client") else "unknown"
+        ip = limit_key(address)  # what limits count by: the address, or an IPv6 address's /64
         scheme, _, token = headers.get("authorization", "").partition(" ")
         bearer = token.strip().encode() if scheme.lower() == "bearer" and token.strip() else None
 
         principal: Principal | None = None
+        new_session: str | None = None
         if not self._required:
-            # An open service ignores whatever key a client sends (OpenAI SDKs always send one).
+            # An open service ignores whatever key a client sends (OpenAI SDKs always send one),
+            # and has a single principal: every caller may read every (non-Slack) conversation.
             principal = Principal("anonymous", f"ip:{ip}", ip)
         elif bearer is not None:
-            if (number := self._match(bearer, self._server_keys)) is not None:
-                principal = Principal("server", f"key{number}", ip)
+            if (number := self._match(bearer, self._admin_keys)) is not None:
+                principal = Principal("admin", f"admin{number}", ip, f"admin:{fingerprint(bearer)}")
+            elif (number := self._match(bearer, self._server_keys)) is not None:
+                principal = Principal("server", f"key{number}", ip, f"key:{fingerprint(bearer)}")
             elif self._own_page_key is not None and hmac.compare_digest(bearer, self._own_page_key):
                 if not same_origin(scope, headers):
                     await self._deny(
@@ -157,7 +223,10 @@ class AccessControlMiddleware:
                         "This key may be used only by this server's own pages.",
                     )
                     return
-                principal = Principal("widget", "page", ip)
+                # Every visitor of / shares this key: their conversations are told apart by session.
+                session, fresh = widget_session(headers)
+                new_session = session if fresh else None
+                principal = Principal("widget", "page", ip, session_owner(bearer, session))
             elif (number := self._match(bearer, [k for k, _ in self._widget_keys])) is not None:
                 origins = self._widget_keys[number - 1][1]
                 if request_origin(scope, headers) not in origins:
@@ -171,7 +240,11 @@ class AccessControlMiddleware:
                         "This key may not be used from this origin.",
                     )
                     return
-                principal = Principal("widget", f"widget{number}", ip)
+                # A widget key is public (it is in the page): its conversations are told apart by
+                # the browser session, issued here when the widget has none yet.
+                session, fresh = widget_session(headers)
+                new_session = session if fresh else None
+                principal = Principal("widget", f"widget{number}", ip, session_owner(bearer, session))
             else:
                 await self._deny(scope, receive, send, ip, 401, "unauthorized", "The API key is not valid.")
                 return
@@ -187,7 +260,7 @@ class AccessControlMiddleware:
             )
             return
 
-        if principal.kind == "server":
+        if principal.kind in ("server", "admin"):
             retry = self.limiter.hit(self._per_key, principal.id)
         elif principal.kind == "widget":
             retry = self.limiter.hit(self._per_widget, principal.id, ip) or self.limiter.hit(self._per_ip, ip)
@@ -197,7 +270,17 @@ class AccessControlMiddleware:
             await _limited(scope, receive, send, retry)
             return
         scope.setdefault("state", {})["principal"] = principal
-        await self.app(scope, receive, send)
+        if new_session is None:
+            await self.app(scope, receive, send)
+            return
+        session_header = new_session
+
+        async def send_session(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)[SESSION_HEADER] = session_header
+            await send(message)
+
+        await self.app(scope, receive, send_session)
 
     async def _deny(
         self, scope: Scope, receive: Receive, send: Send, ip: str, status: int, code: str, message: str
@@ -219,36 +302,66 @@ async def _limited(scope: Scope, receive: Receive, send: Send, retry_after: int)
     await response(scope, receive, send)
 
 
-class BodyLimitMiddleware:
-    """Answers 413 for bodies over ``max_bytes``, declared or streamed, before the app reads them."""
+def _head_size(scope: Scope) -> int:
+    """Roughly the request head's size on the wire: the request line and every header line."""
+    line = len(scope.get("raw_path") or scope["path"].encode()) + len(scope.get("query_string", b"")) + 16
+    return line + sum(len(name) + len(value) + 4 for name, value in scope["headers"])
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+
+class BodyLimitMiddleware:
+    """Answers 413 for bodies over ``max_bytes``, declared or streamed, before the app reads them,
+    and 408 for bodies not complete within ``timeout_s`` (a client trickling a byte at a time)."""
+
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, timeout_s: float = 10.0, max_head_bytes: int | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
+        self.max_head_bytes = max_head_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.max_head_bytes is not None and _head_size(scope) > self.max_head_bytes:
+            # h11 bounds a head still arriving; one that arrived whole in a single read is caught here.
+            response = error_response(431, "headers_too_large", "The request headers are too large.")
+            response.headers["Connection"] = "close"
+            await response(scope, receive, send)
+            return
+        if scope["method"] not in BODY_METHODS:
             await self.app(scope, receive, send)
             return
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await self._too_large(scope, receive, send)
             return
-        # Bodies are small (JSON questions), so read it whole, bounded, and replay it to the app.
+        # Bodies are small (JSON questions), so read it whole, bounded in size and time, and
+        # replay it to the app.
         chunks: list[bytes] = []
         size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return  # the client left before sending its body: nobody to answer
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await self._too_large(scope, receive, send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return  # the client left before sending its body: nobody to answer
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        await self._too_large(scope, receive, send)
+                        return
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            response = error_response(
+                408, "request_timeout", f"The request body took longer than {self.timeout_s:g} s to arrive."
+            )
+            response.headers["Connection"] = "close"
+            await response(scope, receive, send)
+            return
         replayed = False
 
         async def replay() -> Message:
@@ -318,7 +431,12 @@ def allowed_origins(security: SecuritySettings) -> list[str]:
 def install_security(app: FastAPI, settings: Settings) -> None:
     """Register the middleware, innermost first."""
     security = settings.security
-    app.add_middleware(BodyLimitMiddleware, max_bytes=security.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=security.max_body_bytes,
+        timeout_s=security.body_timeout_s,
+        max_head_bytes=security.max_header_bytes,
+    )
     app.add_middleware(AccessControlMiddleware, settings=settings)
     app.add_middleware(SecurityHeadersMiddleware)
     # Outermost of the three, so preflights are answered and errors (401/429) stay readable.
@@ -326,7 +444,7 @@ def install_security(app: FastAPI, settings: Settings) -> None:
         RefusingCORSMiddleware,
         allow_origins=allowed_origins(security),
         allow_methods=["GET", "POST"],
-        allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Last-Event-ID"],
-        expose_headers=["X-Request-ID", "Retry-After"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Last-Event-ID", SESSION_HEADER],
+        expose_headers=["X-Request-ID", "Retry-After", SESSION_HEADER],
         max_age=600,
     )

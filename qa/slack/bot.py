@@ -15,11 +15,9 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 from cachetools import TTLCache
 from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from qa.config import Settings
@@ -38,6 +36,7 @@ from qa.slack.blocks import (
     source_url,
 )
 from qa.slack.history import Message, bot_took_part, plain_text, slack_ts, turns_from_messages
+from qa.slack.webapi import describe, history_messages
 from qa.storage.protocols import Rating
 
 log = logging.getLogger("qa.slack")
@@ -45,7 +44,6 @@ log = logging.getLogger("qa.slack")
 THINKING = "thinking_face"
 ASK_COMMAND = "/ask"
 _MESSAGE_ID = re.compile(ID_PATTERN)
-_TRANSPORT_ERRORS = (SlackApiError, aiohttp.ClientError, TimeoutError)
 
 Respond = Callable[..., Awaitable[Any]]
 
@@ -62,8 +60,19 @@ class Where:
     @property
     def conversation_id(self) -> str:
         # One conversation per Slack thread (or DM), in the id alphabet the HTTP API accepts.
+        # Predictable on purpose (the thread names it); its owner keeps it out of HTTP callers' reach.
         root = self.thread_ts or "dm"
         return re.sub(r"[^A-Za-z0-9_\-]", "-", f"slack-{self.team}-{self.channel}-{root}")[:MAX_ID_CHARS]
+
+    @property
+    def owner(self) -> str:
+        return slack_owner(self.team, self.channel)
+
+
+def slack_owner(team: str, channel: str) -> str:
+    """Who owns a Slack conversation: its workspace and channel. No HTTP caller holds this owner,
+    so Slack conversations are readable over HTTP only with an admin key."""
+    return f"slack:{team}:{channel}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +164,8 @@ class SlackBot:
         return await next()
 
     async def _on_mention(self, event: dict[str, Any], context: dict[str, Any]) -> None:
+        if not _has_place(event):
+            return
         where = Where(
             team=str(context.get("team_id") or ""),
             channel=str(event["channel"]),
@@ -169,6 +180,8 @@ class SlackBot:
     async def _on_message(self, event: dict[str, Any], context: dict[str, Any]) -> None:
         if event.get("subtype") is not None or event.get("bot_id"):
             return  # edits, joins, other bots and our own messages
+        if not _has_place(event):
+            return
         me = Identity.of(context)
         text = str(event.get("text") or "")
         channel, ts = str(event["channel"]), str(event["ts"])
@@ -194,14 +207,22 @@ class SlackBot:
             await ack(text=f"Ask a question about the article, e.g. `{ASK_COMMAND} Who visited Russia?`")
             return
         await ack(text="Looking that up…")
-        self.spawn(self._answer_command(question, respond))
+        team = str(command.get("team_id") or "")
+        owner = slack_owner(team, str(command.get("channel_id") or ""))
+        self.spawn(self._answer_command(question, owner, team, respond))
 
     async def _on_feedback(
-        self, ack: Callable[..., Awaitable[None]], action: dict[str, Any], respond: Respond
+        self,
+        ack: Callable[..., Awaitable[None]],
+        action: dict[str, Any],
+        body: dict[str, Any],
+        respond: Respond,
     ) -> None:
         await ack()
         rating = "up" if action.get("action_id") == FEEDBACK_UP else "down"
-        self.spawn(self._store_feedback(str(action.get("value") or ""), rating, respond))
+        team = (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id") or ""
+        owner = slack_owner(str(team), str((body.get("channel") or {}).get("id") or ""))
+        self.spawn(self._store_feedback(str(action.get("value") or ""), rating, owner, respond))
 
     async def _on_share(
         self,
@@ -255,12 +276,12 @@ class SlackBot:
             max_turns=self.settings.max_history_messages,
         )
         question = plain_text(text, drop_user=me.user_id)
-        result = await self._ask(question, history, where.conversation_id, where.team)
+        result = await self._ask(question, history, where.owner, where.conversation_id, where.team)
         if await self._post(where, result) and where.thread_ts:
             self._threads[(where.channel, where.thread_ts)] = True
 
-    async def _answer_command(self, question: str, respond: Respond) -> None:
-        result = await self._ask(question, [], None)
+    async def _answer_command(self, question: str, owner: str, team: str, respond: Respond) -> None:
+        result = await self._ask(question, [], owner, team=team)
         if isinstance(result, Answer):
             preface = f"_You asked:_ {escape(question)}"
             blocks = answer_blocks(
@@ -291,15 +312,15 @@ class SlackBot:
         ):
             await self._respond(respond, delete_original=True)
 
-    async def _store_feedback(self, message_id: str, rating: str, respond: Respond) -> None:
+    async def _store_feedback(self, message_id: str, rating: str, owner: str, respond: Respond) -> None:
         well_formed = len(message_id) <= MAX_ID_CHARS and _MESSAGE_ID.match(message_id)
         if not well_formed or rating not in ("up", "down"):
             log.warning("ignoring Slack feedback with a malformed message id or rating")
             return
         try:
             vote: Rating = "up" if rating == "up" else "down"
-            await self.runtime.store.add_feedback(message_id, vote, None, "slack")
-            notice = "Thanks for the feedback."
+            replaced = await self.runtime.store.add_feedback(message_id, vote, None, "slack", owner)
+            notice = "Thanks, your rating was updated." if replaced else "Thanks for the feedback."
         except QAError as exc:
             log.warning("feedback from Slack not stored: %s", exc.message)
             notice = "Sorry, that feedback could not be recorded."
@@ -309,10 +330,23 @@ class SlackBot:
         await self._respond(respond, text=notice, response_type="ephemeral", replace_original=False)
 
     async def _ask(
-        self, question: str, history: list[Turn], conversation_id: str | None, team: str = ""
+        self,
+        question: str,
+        history: list[Turn],
+        owner: str,
+        conversation_id: str | None = None,
+        team: str = "",
     ) -> Answer | str:
         """The chat service's answer (stored, counted, logged), or a message saying why there is none."""
-        turn = ChatTurn(question, history, conversation_id, client=f"slack:{team}", surface="slack")
+        turn = ChatTurn(
+            question,
+            history,
+            conversation_id,
+            client=f"slack:{team}",
+            surface="slack",
+            owner=owner,
+            create_conversation=conversation_id is not None,  # a thread names its conversation
+        )
         try:
             answer = await self.runtime.chat.answer(turn)
         except QAError as exc:
@@ -346,8 +380,8 @@ class SlackBot:
                 unfurl_media=False,
             )
             return True
-        except _TRANSPORT_ERRORS as exc:
-            log.warning("could not post a Slack answer in %s: %s", where.channel, _describe(exc))
+        except Exception as exc:
+            log.warning("could not post a Slack answer in %s: %s", where.channel, describe(exc))
             return False
 
     async def _react(self, how: str, where: Where) -> None:
@@ -355,17 +389,17 @@ class SlackBot:
         call = self.client.reactions_add if how == "add" else self.client.reactions_remove
         try:
             await call(channel=where.channel, timestamp=where.ts, name=THINKING)
-        except _TRANSPORT_ERRORS as exc:
-            log.info("could not %s the thinking reaction: %s", how, _describe(exc))
+        except Exception as exc:  # cosmetic: whatever went wrong, the answer goes on
+            log.warning("could not %s the thinking reaction in %s: %s", how, where.channel, describe(exc))
 
     async def _thread(self, channel: str, thread_ts: str) -> list[Message] | None:
         """The thread's messages, oldest first; None when Slack would not give them."""
         try:
             response = await self.client.conversations_replies(channel=channel, ts=thread_ts, limit=200)
-        except _TRANSPORT_ERRORS as exc:
-            log.warning("could not read Slack thread history: %s", _describe(exc))
+        except Exception as exc:  # history is a nicety: answer without it
+            log.warning("could not read Slack thread history in %s: %s", channel, describe(exc))
             return None
-        return list(response.get("messages") or [])
+        return history_messages(response)
 
     async def _recent_dm(self, where: Where) -> list[Message]:
         minutes = self.slack.dm_history_minutes
@@ -380,17 +414,17 @@ class SlackBot:
                 inclusive=False,
                 limit=min(2 * self.settings.max_history_messages, 200),
             )
-        except _TRANSPORT_ERRORS as exc:
-            log.warning("could not read Slack DM history: %s", _describe(exc))
+        except Exception as exc:  # history is a nicety: answer without it
+            log.warning("could not read Slack DM history in %s: %s", where.channel, describe(exc))
             return []
-        return list(response.get("messages") or [])
+        return history_messages(response) or []
 
     async def _respond(self, respond: Respond, **message: Any) -> bool:
         """Reply through the interaction's ``response_url`` (works even where the bot is no member)."""
         try:
             response = await respond(**message)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:  # ValueError: no response_url
-            log.warning("could not respond to a Slack interaction: %s", _describe(exc))
+        except Exception as exc:  # e.g. ValueError: no response_url; a network failure
+            log.warning("could not respond to a Slack interaction: %s", describe(exc))
             return False
         status = getattr(response, "status_code", 200)
         if status != 200:
@@ -398,8 +432,9 @@ class SlackBot:
         return bool(status == 200)
 
 
-def _describe(exc: BaseException) -> str:
-    """A loggable reason without request details (which would include the token's headers)."""
-    if isinstance(exc, SlackApiError):
-        return str(exc.response.get("error") or "unknown Slack error")
-    return type(exc).__name__
+def _has_place(event: Mapping[str, Any]) -> bool:
+    """Whether an event says where it happened; one that does not cannot be answered."""
+    if isinstance(event.get("channel"), str) and isinstance(event.get("ts"), str):
+        return True
+    log.warning("ignoring a Slack %s event without a channel or timestamp", event.get("type", "?"))
+    return False

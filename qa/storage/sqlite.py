@@ -26,40 +26,13 @@ from pydantic import BaseModel
 from qa.contract import Answer, Citation, Turn
 from qa.errors import NotFoundError, StorageError
 from qa.storage.protocols import Rating
+from qa.storage.schema import SCHEMA_VERSION, migrate
+
+__all__ = ["SCHEMA_VERSION", "Conversation", "FeedbackRecord", "SQLiteStore", "Store", "open_store"]
 
 T = TypeVar("T")
 log = logging.getLogger("qa.storage.sqlite")
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS conversations (
-    id TEXT PRIMARY KEY,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS messages (
-    id TEXT PRIMARY KEY,
-    conversation_id TEXT NOT NULL REFERENCES conversations(id),
-    seq INTEGER NOT NULL,
-    created_at TEXT NOT NULL,
-    question TEXT NOT NULL,
-    answer TEXT NOT NULL,
-    answerable INTEGER NOT NULL,
-    citations TEXT NOT NULL,
-    timings TEXT NOT NULL,
-    mode TEXT NOT NULL,
-    UNIQUE (conversation_id, seq)
-);
-CREATE TABLE IF NOT EXISTS feedback (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    message_id TEXT NOT NULL REFERENCES messages(id),
-    rating TEXT NOT NULL CHECK (rating IN ('up', 'down')),
-    comment TEXT,
-    source TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS feedback_message ON feedback(message_id);
-"""
+NO_CONVERSATION = "No conversation with that id."
 
 
 class StoredMessage(BaseModel):
@@ -148,15 +121,7 @@ class SQLiteStore:
             # NORMAL is durable against process crashes in WAL mode; FULL would fsync every answer.
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise sqlite3.DatabaseError(f"database schema {version} is newer than this program")
-            try:
-                conn.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}PRAGMA user_version={SCHEMA_VERSION};COMMIT;")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+            migrate(conn)  # create, or upgrade an older file in place (qa.storage.schema)
         except BaseException:
             conn.close()
             raise
@@ -198,37 +163,60 @@ class SQLiteStore:
 
     # -- ConversationStore ---------------------------------------------------------------------
 
-    async def history(self, conversation_id: str) -> list[Turn]:
-        """The last ``history_limit`` turns of a conversation, oldest first (empty when unknown)."""
+    def _owner_of(self, conversation_id: str) -> str | None:
+        row = self._db.execute("SELECT owner FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+        return None if row is None else str(row[0])
 
-        def read() -> list[Turn]:
+    async def history(self, conversation_id: str, owner: str) -> list[Turn]:
+        """The last ``history_limit`` turns of ``owner``'s conversation, oldest first.
+
+        ``NotFoundError`` when there is no such conversation or it belongs to someone else (the
+        two are indistinguishable on purpose: ids of others' conversations are not confirmed).
+        """
+
+        def read() -> list[Any] | None:
+            if self._owner_of(conversation_id) != owner:
+                return None
             # Each stored message is two turns, so fetch enough messages to fill the limit.
-            rows = self._db.execute(
+            return self._db.execute(
                 "SELECT question, answer FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT ?",
                 (conversation_id, (self._history_limit + 1) // 2),
             ).fetchall()
-            turns: list[Turn] = []
-            for question, answer in reversed(rows):
-                turns.append(Turn(role="user", content=question))
-                turns.append(Turn(role="assistant", content=answer))
-            return turns[-self._history_limit :] if self._history_limit else []
 
-        return await self._run(read)
+        rows = await self._run(read)
+        if rows is None:
+            raise NotFoundError(NO_CONVERSATION)
+        turns: list[Turn] = []
+        for question, answer in reversed(rows):
+            turns.append(Turn(role="user", content=question))
+            turns.append(Turn(role="assistant", content=answer))
+        return turns[-self._history_limit :] if self._history_limit else []
 
-    async def record(self, question: str, answer: Answer) -> None:
-        """Persist one question and its answer under ``answer.conversation_id`` (atomically)."""
+    async def record(self, question: str, answer: Answer, owner: str) -> None:
+        """Persist one question and its answer under ``answer.conversation_id`` (atomically).
+
+        The conversation is created for ``owner`` when new; ``NotFoundError`` when it exists and
+        belongs to someone else (nothing is written then).
+        """
         citations = json.dumps([c.model_dump() for c in answer.citations], ensure_ascii=False)
         timings = json.dumps(answer.timings_ms)
 
-        def write() -> None:
+        def write() -> bool:
             now = _now()
             db = self._db
             with _transaction(db):
-                db.execute(
-                    "INSERT INTO conversations (id, created_at, updated_at) VALUES (?, ?, ?) "
-                    "ON CONFLICT(id) DO UPDATE SET updated_at = excluded.updated_at",
-                    (answer.conversation_id, now, now),
-                )
+                current = self._owner_of(answer.conversation_id)
+                if current is None:
+                    db.execute(
+                        "INSERT INTO conversations (id, created_at, updated_at, owner) VALUES (?, ?, ?, ?)",
+                        (answer.conversation_id, now, now, owner),
+                    )
+                elif current != owner:
+                    return False
+                else:
+                    db.execute(
+                        "UPDATE conversations SET updated_at = ? WHERE id = ?", (now, answer.conversation_id)
+                    )
                 (seq,) = db.execute(
                     "SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE conversation_id = ?",
                     (answer.conversation_id,),
@@ -249,13 +237,19 @@ class SQLiteStore:
                         answer.mode,
                     ),
                 )
+                return True
 
-        await self._run(write)
+        if not await self._run(write):
+            raise NotFoundError(NO_CONVERSATION)
 
-    async def conversation(self, conversation_id: str) -> Conversation:
-        """Every message of a conversation, oldest first; ``NotFoundError`` when unknown."""
+    async def conversation(self, conversation_id: str, owner: str | None) -> Conversation:
+        """Every message of ``owner``'s conversation, oldest first (``owner=None``: an admin, any
+        conversation); ``NotFoundError`` when unknown or someone else's."""
 
-        def read() -> list[Any]:
+        def read() -> list[Any] | None:
+            current = self._owner_of(conversation_id)
+            if current is None or (owner is not None and current != owner):
+                return None
             return self._db.execute(
                 "SELECT id, question, answer, answerable, citations, timings, mode, created_at "
                 "FROM messages WHERE conversation_id = ? ORDER BY seq",
@@ -263,8 +257,8 @@ class SQLiteStore:
             ).fetchall()
 
         rows = await self._run(read)
-        if not rows:
-            raise NotFoundError("No conversation with that id.")
+        if rows is None:
+            raise NotFoundError(NO_CONVERSATION)
         return Conversation(
             conversation_id=conversation_id,
             messages=[
@@ -284,23 +278,39 @@ class SQLiteStore:
 
     # -- FeedbackStore -------------------------------------------------------------------------
 
-    async def add_feedback(self, message_id: str, rating: Rating, comment: str | None, source: str) -> None:
-        """Store a rating of one answer; ``NotFoundError`` when no such answer was recorded."""
+    async def add_feedback(
+        self, message_id: str, rating: Rating, comment: str | None, source: str, owner: str
+    ) -> bool:
+        """Store ``owner``'s rating of an answer in one of ``owner``'s conversations.
 
-        def write() -> bool:
+        One rating per message and rater: a new one replaces the earlier (returns True then).
+        ``NotFoundError`` when there is no such answer or it is in someone else's conversation.
+        """
+
+        def write() -> bool | None:
             db = self._db
             with _transaction(db):
-                if db.execute("SELECT 1 FROM messages WHERE id = ?", (message_id,)).fetchone() is None:
-                    return False
+                row = db.execute(
+                    "SELECT c.owner FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+                    "WHERE m.id = ?",
+                    (message_id,),
+                ).fetchone()
+                if row is None or row[0] != owner:
+                    return None
+                replaced = db.execute(
+                    "DELETE FROM feedback WHERE message_id = ? AND rater = ?", (message_id, owner)
+                ).rowcount
                 db.execute(
-                    "INSERT INTO feedback (message_id, rating, comment, source, created_at) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (message_id, rating, comment, source, _now()),
+                    "INSERT INTO feedback (message_id, rating, comment, source, created_at, rater) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (message_id, rating, comment, source, _now(), owner),
                 )
-                return True
+                return replaced > 0
 
-        if not await self._run(write):
+        replaced = await self._run(write)
+        if replaced is None:
             raise NotFoundError("No answer with that message_id.")
+        return replaced
 
     async def feedback(self) -> list[FeedbackRecord]:
         """All feedback, oldest first, with the question and answer it rates."""
@@ -333,16 +343,18 @@ class UnavailableStore:
     def _fail(self) -> StorageError:
         return StorageError(f"database unavailable: {self.reason}")
 
-    async def history(self, conversation_id: str) -> list[Turn]:
+    async def history(self, conversation_id: str, owner: str) -> list[Turn]:
         raise self._fail()
 
-    async def record(self, question: str, answer: Answer) -> None:
+    async def record(self, question: str, answer: Answer, owner: str) -> None:
         raise self._fail()
 
-    async def conversation(self, conversation_id: str) -> Conversation:
+    async def conversation(self, conversation_id: str, owner: str | None) -> Conversation:
         raise self._fail()
 
-    async def add_feedback(self, message_id: str, rating: Rating, comment: str | None, source: str) -> None:
+    async def add_feedback(
+        self, message_id: str, rating: Rating, comment: str | None, source: str, owner: str
+    ) -> bool:
         raise self._fail()
 
     async def feedback(self) -> list[FeedbackRecord]:

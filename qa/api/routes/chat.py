@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 
@@ -12,12 +13,14 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from qa.answering.events import Finished, Reset, Started, StreamEvent, Token
 from qa.api.deps import ChatDep, SettingsDep
 from qa.api.schemas import ChatRequest, ErrorResponse
+from qa.api.security import get_principal
 from qa.api.streams import LimitedEventSourceResponse, stream_client
 from qa.contract import Answer
 from qa.errors import QAError
 from qa.service.chat import ChatTurn
 
 router = APIRouter(prefix="/v1", tags=["chat"])
+log = logging.getLogger("qa.api")
 
 
 def _event(name: str, payload: object) -> ServerSentEvent:
@@ -47,6 +50,10 @@ async def stream_events(stream: AsyncGenerator[StreamEvent, None]) -> AsyncItera
                     yield _event("done", answer.model_dump())
     except QAError as exc:
         yield _event("error", {"code": exc.code, "message": exc.client_message})
+    except Exception:
+        # Headers (200) are gone already: the client learns of the failure from the last event.
+        log.exception("a streamed answer failed")
+        yield _event("error", {"code": "internal_error", "message": "Something went wrong on our side."})
 
 
 @router.post(
@@ -54,6 +61,7 @@ async def stream_events(stream: AsyncGenerator[StreamEvent, None]) -> AsyncItera
     response_model=Answer,
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE when stream"},
+        404: {"model": ErrorResponse},
         422: {"model": ErrorResponse},
         429: {"model": ErrorResponse},
         503: {"model": ErrorResponse},
@@ -64,14 +72,22 @@ async def chat(
 ) -> Answer | EventSourceResponse:
     """Answer a question with citations; ``"stream": true`` answers as Server-Sent Events.
 
-    With a known ``conversation_id`` and no ``history``, the stored conversation is the history.
+    Leave ``conversation_id`` out to start a conversation (the answer carries its new id); send
+    it back to continue one you started: the stored conversation is the history unless you send
+    ``history``. An id that is unknown, or not yours, is 404.
     """
     turn = ChatTurn(
-        body.message, body.history, body.conversation_id, client=stream_client(request), surface="api"
+        body.message,
+        body.history,
+        body.conversation_id,
+        client=stream_client(request),
+        surface="api",
+        owner=get_principal(request).owner,
     )
     if not body.stream:
         return await chat.answer(turn)
-    stream = chat.stream(turn)  # bad input and a full house are JSON errors before streaming
+    # Bad input, someone else's conversation and a full house are JSON errors before streaming.
+    stream = await chat.stream(turn)
     return LimitedEventSourceResponse(
         stream_events(stream.events),
         release=stream.release,
