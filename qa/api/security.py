@@ -5,6 +5,8 @@
   When no key of either kind is configured the API is open (development).
 * Rate limits with the ``limits`` library: per server key, per widget key and client IP (lower),
   and per client IP for everything not made with a server key. 429 carries ``Retry-After``.
+  With ``QA_REDIS_URL`` the counters live in Redis, shared by every replica; when Redis is
+  unreachable each replica falls back to its own counters (fail open to per-replica limits).
 * Request bodies are capped (413) before the app reads them; concurrent SSE answers are capped
   per process and per client (429).
 * Security headers on every response; CORS (Starlette's middleware) admits exactly the origins of
@@ -24,14 +26,16 @@ from typing import Literal
 
 from fastapi import FastAPI, Request
 from limits import RateLimitItem, parse_many
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError as LimitsStorageError
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qa.api.errors import error_response
 from qa.config import SecuritySettings, Settings
+from qa.storage.shared import Degraded, ErrorHook
 
 PrincipalKind = Literal["anonymous", "server", "widget"]
 PROTECTED_PREFIX = "/v1"
@@ -80,16 +84,46 @@ def request_origin(scope: Scope, headers: Headers) -> str:
 
 
 class RateLimiter:
-    """Moving-window limits in process memory (``limits``); one instance per app."""
+    """Moving-window limits (``limits``), in Redis when ``QA_REDIS_URL`` is set, else in memory.
 
-    def __init__(self) -> None:
-        self._strategy = MovingWindowRateLimiter(MemoryStorage())
+    Fails open to this process's memory when Redis is unreachable: limits then hold per replica
+    (N replicas admit up to N times the rate) rather than refusing every caller.
+    """
 
-    def hit(self, items: list[RateLimitItem], *identifiers: str) -> int | None:
+    def __init__(self, settings: Settings | None = None, on_error: ErrorHook | None = None) -> None:
+        self._local = MovingWindowRateLimiter(MemoryStorage())
+        self._shared: MovingWindowRateLimiter | None = None
+        if settings is not None and settings.redis_url:
+            storage: Storage = RedisStorage(
+                f"async+{settings.redis_url}",
+                implementation="redispy",
+                key_prefix=f"{settings.redis_key_prefix}limits",
+                wrap_exceptions=True,
+                socket_timeout=settings.redis_timeout_s,
+                socket_connect_timeout=settings.redis_timeout_s,
+            )
+            self._shared = MovingWindowRateLimiter(storage)
+        self._degraded = Degraded("rate_limit", on_error)
+
+    async def hit(self, items: list[RateLimitItem], *identifiers: str) -> int | None:
         """Count one request; seconds until the caller may retry when over a limit, else None."""
+        if self._shared is not None:
+            try:
+                retry = await self._hit(self._shared, items, identifiers)
+            except (LimitsStorageError, OSError) as exc:
+                self._degraded.failed(exc)
+            else:
+                self._degraded.recovered()
+                return retry
+        return await self._hit(self._local, items, identifiers)
+
+    @staticmethod
+    async def _hit(
+        strategy: MovingWindowRateLimiter, items: list[RateLimitItem], identifiers: tuple[str, ...]
+    ) -> int | None:
         for item in items:
-            if not self._strategy.hit(item, *identifiers):
-                reset, _ = self._strategy.get_window_stats(item, *identifiers)
+            if not await strategy.hit(item, *identifiers):
+                reset, _ = await strategy.get_window_stats(item, *identifiers)
                 return max(1, math.ceil(reset - time.time()))
         return None
 
@@ -97,7 +131,7 @@ class RateLimiter:
 class AccessControlMiddleware:
     """API keys, widget origins and rate limits for every ``/v1`` request."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, on_redis_error: ErrorHook | None = None) -> None:
         self.app = app
         security = settings.security
         self._server_keys = [k.get_secret_value().encode() for k in settings.api_keys]
@@ -109,7 +143,7 @@ class AccessControlMiddleware:
         self._per_ip = parse_many(security.rate_limit_per_ip)
         self._per_key = parse_many(security.rate_limit_per_key)
         self._per_widget = parse_many(security.widget_rate_limit)
-        self.limiter = RateLimiter()
+        self.limiter = RateLimiter(settings, on_redis_error)
 
     @staticmethod
     def _match(token: bytes, keys: list[bytes]) -> int | None:
@@ -166,11 +200,13 @@ class AccessControlMiddleware:
             return
 
         if principal.kind == "server":
-            retry = self.limiter.hit(self._per_key, principal.id)
+            retry = await self.limiter.hit(self._per_key, principal.id)
         elif principal.kind == "widget":
-            retry = self.limiter.hit(self._per_widget, principal.id, ip) or self.limiter.hit(self._per_ip, ip)
+            retry = await self.limiter.hit(self._per_widget, principal.id, ip) or await self.limiter.hit(
+                self._per_ip, ip
+            )
         else:
-            retry = self.limiter.hit(self._per_ip, ip)
+            retry = await self.limiter.hit(self._per_ip, ip)
         if retry is not None:
             await _limited(scope, receive, send, retry)
             return
@@ -181,7 +217,7 @@ class AccessControlMiddleware:
         self, scope: Scope, receive: Receive, send: Send, ip: str, status: int, code: str, message: str
     ) -> None:
         # Failed attempts count against the IP, so guessing keys is rate limited too.
-        retry = self.limiter.hit(self._per_ip, ip)
+        retry = await self.limiter.hit(self._per_ip, ip)
         if retry is not None:
             await _limited(scope, receive, send, retry)
             return
@@ -295,11 +331,11 @@ def allowed_origins(security: SecuritySettings) -> list[str]:
     return sorted(origins)
 
 
-def install_security(app: FastAPI, settings: Settings) -> None:
+def install_security(app: FastAPI, settings: Settings, on_redis_error: ErrorHook | None = None) -> None:
     """Register the middleware, innermost first."""
     security = settings.security
     app.add_middleware(BodyLimitMiddleware, max_bytes=security.max_body_bytes)
-    app.add_middleware(AccessControlMiddleware, settings=settings)
+    app.add_middleware(AccessControlMiddleware, settings=settings, on_redis_error=on_redis_error)
     app.add_middleware(SecurityHeadersMiddleware)
     # Outermost of the three, so preflights are answered and errors (401/429) stay readable.
     app.add_middleware(

@@ -9,7 +9,7 @@ failure is logged and counted, and what was stored earlier is untouched.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 
@@ -19,7 +19,7 @@ from qa.contract import Answer, Turn
 from qa.errors import BusyError, StorageError
 from qa.pipeline import QAPipeline
 from qa.service.metrics import Metrics, log_answer
-from qa.service.slots import StreamSlots
+from qa.service.slots import Release, StreamSlots
 from qa.storage.sqlite import Store
 
 log = logging.getLogger("qa.service")
@@ -38,10 +38,10 @@ class ChatTurn:
 
 @dataclass(frozen=True, slots=True)
 class AnswerStream:
-    """Events of one streamed answer. ``release`` frees its slot; call it however the stream ends."""
+    """Events of one streamed answer. ``release`` frees its slot; await it however the stream ends."""
 
     events: AsyncGenerator[StreamEvent, None]
-    release: Callable[[], None]
+    release: Release
 
 
 class ChatService:
@@ -66,14 +66,14 @@ class ChatService:
         await self._remember(question, answer, turn.surface)
         return answer
 
-    def stream(self, turn: ChatTurn, *, incremental: bool = True) -> AnswerStream:
+    async def stream(self, turn: ChatTurn, *, incremental: bool = True) -> AnswerStream:
         """Validate and take a stream slot now (errors before any byte is sent), answer lazily.
 
         ``incremental=False`` composes the whole answer before the first event (the model is not
         streamed), for clients that cannot take back text they were sent.
         """
         question = self.pipeline.validate_question(turn.message)
-        release = self._slots.acquire(turn.client)
+        release = await self._slots.acquire(turn.client)
         if release is None:
             raise BusyError("Too many answers are streaming at once; retry shortly.")
         return AnswerStream(self._events(question, turn, incremental), release)

@@ -12,13 +12,15 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
 from anyio import to_thread
+from redis.asyncio import Redis
 
 from qa.config import Settings
 from qa.errors import NotReadyError, QAError
 from qa.pipeline import QAPipeline
 from qa.service.chat import ChatService
 from qa.service.metrics import Metrics
-from qa.service.slots import StreamSlots
+from qa.service.slots import StreamSlots, make_slots
+from qa.storage.shared import connect_redis
 from qa.storage.sqlite import Store, UnavailableStore, open_store
 
 log = logging.getLogger("qa.service")
@@ -34,12 +36,24 @@ class Runtime:
     pipeline: QAPipeline | None = None
     startup_error: QAError | None = None
     slots: StreamSlots = field(init=False)
+    redis: Redis | None = field(init=False)  # shared state for replicas (QA_REDIS_URL), else None
     _chat: ChatService | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         security = self.settings.security
-        self.slots = StreamSlots(security.max_streams, security.max_streams_per_client)
+        self.redis = connect_redis(self.settings)
+        self.slots = make_slots(
+            self.redis,
+            self.settings.redis_key_prefix,
+            security.max_streams,
+            security.max_streams_per_client,
+            self.redis_error,
+        )
         self.metrics.streams.set_function(lambda: float(self.slots.active))
+
+    def redis_error(self, concern: str) -> None:
+        """Count one failed Redis call (the caller has fallen back to this process's state)."""
+        self.metrics.redis_errors.labels(concern).inc()
 
     @property
     def ready(self) -> bool:
@@ -86,3 +100,5 @@ class Runtime:
         finally:
             # In-flight answers have finished; queued writes complete before the database closes.
             await self.store.close()
+            if self.redis is not None:
+                await self.redis.aclose()

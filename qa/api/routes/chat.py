@@ -71,7 +71,7 @@ async def chat(
     )
     if not body.stream:
         return await chat.answer(turn)
-    stream = chat.stream(turn)  # bad input and a full house are JSON errors before streaming
+    stream = await chat.stream(turn)  # bad input and a full house are JSON errors before streaming
     return LimitedEventSourceResponse(
         stream_events(stream.events),
         release=stream.release,

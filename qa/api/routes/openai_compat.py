@@ -202,7 +202,7 @@ async def chat_completions(
     )
     if body.stream:
         # The slot is held while the answer is composed; then it is streamed, verified, at once.
-        stream = chat.stream(turn, incremental=False)
+        stream = await chat.stream(turn, incremental=False)
         return LimitedEventSourceResponse(
             completion_chunks(stream.events),
             release=stream.release,
