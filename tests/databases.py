@@ -51,3 +51,31 @@ def fresh_postgres_database() -> Iterator[str]:
         yield f"{base}/{name}"
     finally:
         _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+REDIS_URL = os.environ.get("QA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def redis_unreachable() -> str | None:
+    """Why Redis cannot be used, or None when it can."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except (redis.RedisError, OSError) as exc:
+        return f"Redis at {REDIS_URL} unreachable: {exc}"
+    return None
+
+
+def unique_prefix() -> str:
+    """A Redis key prefix of its own, so test runs (and other users of the server) never meet."""
+    return f"qa-test-{uuid.uuid4().hex[:12]}:"
+
+
+def closed_port() -> int:
+    """A local port nothing listens on."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -29,6 +29,7 @@ from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError as LimitsStorageError
+from redis.asyncio import Redis
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -90,17 +91,19 @@ class RateLimiter:
     (N replicas admit up to N times the rate) rather than refusing every caller.
     """
 
-    def __init__(self, settings: Settings | None = None, on_error: ErrorHook | None = None) -> None:
+    def __init__(
+        self, redis: Redis | None = None, prefix: str = "qa:", on_error: ErrorHook | None = None
+    ) -> None:
         self._local = MovingWindowRateLimiter(MemoryStorage())
         self._shared: MovingWindowRateLimiter | None = None
-        if settings is not None and settings.redis_url:
+        if redis is not None:
+            # The runtime's connection pool: one set of connections and timeouts, closed with it.
             storage: Storage = RedisStorage(
-                f"async+{settings.redis_url}",
+                "async+redis://",
                 implementation="redispy",
-                key_prefix=f"{settings.redis_key_prefix}limits",
+                key_prefix=f"{prefix}limits",
                 wrap_exceptions=True,
-                socket_timeout=settings.redis_timeout_s,
-                socket_connect_timeout=settings.redis_timeout_s,
+                connection_pool=redis.connection_pool,  # type: ignore[arg-type]  # passed through to redis-py
             )
             self._shared = MovingWindowRateLimiter(storage)
         self._degraded = Degraded("rate_limit", on_error)
@@ -131,7 +134,13 @@ class RateLimiter:
 class AccessControlMiddleware:
     """API keys, widget origins and rate limits for every ``/v1`` request."""
 
-    def __init__(self, app: ASGIApp, settings: Settings, on_redis_error: ErrorHook | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: Settings,
+        redis: Redis | None = None,
+        on_redis_error: ErrorHook | None = None,
+    ) -> None:
         self.app = app
         security = settings.security
         self._server_keys = [k.get_secret_value().encode() for k in settings.api_keys]
@@ -143,7 +152,7 @@ class AccessControlMiddleware:
         self._per_ip = parse_many(security.rate_limit_per_ip)
         self._per_key = parse_many(security.rate_limit_per_key)
         self._per_widget = parse_many(security.widget_rate_limit)
-        self.limiter = RateLimiter(settings, on_redis_error)
+        self.limiter = RateLimiter(redis, settings.redis_key_prefix, on_redis_error)
 
     @staticmethod
     def _match(token: bytes, keys: list[bytes]) -> int | None:
@@ -331,11 +340,13 @@ def allowed_origins(security: SecuritySettings) -> list[str]:
     return sorted(origins)
 
 
-def install_security(app: FastAPI, settings: Settings, on_redis_error: ErrorHook | None = None) -> None:
-    """Register the middleware, innermost first."""
+def install_security(
+    app: FastAPI, settings: Settings, redis: Redis | None = None, on_redis_error: ErrorHook | None = None
+) -> None:
+    """Register the middleware, innermost first. ``redis``: shared rate limits (``QA_REDIS_URL``)."""
     security = settings.security
     app.add_middleware(BodyLimitMiddleware, max_bytes=security.max_body_bytes)
-    app.add_middleware(AccessControlMiddleware, settings=settings, on_redis_error=on_redis_error)
+    app.add_middleware(AccessControlMiddleware, settings=settings, redis=redis, on_redis_error=on_redis_error)
     app.add_middleware(SecurityHeadersMiddleware)
     # Outermost of the three, so preflights are answered and errors (401/429) stay readable.
     app.add_middleware(
