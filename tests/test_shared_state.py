@@ -7,6 +7,7 @@ for Redis being down (every concern then falls back to the replica's own state, 
 from __future__ import annotations
 
 import asyncio
+
 import pytest
 from limits import parse_many
 from redis.asyncio import Redis
