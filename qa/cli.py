@@ -78,12 +78,12 @@ def _load_pipeline(settings: Settings) -> Any:
 
 async def _answer(settings: Settings, question: str) -> Any:
     """One turn through the chat service, as on every other surface: stored, counted, logged."""
-    from qa.service.chat import ChatTurn
+    from qa.service.chat import CLI_OWNER, ChatTurn
     from qa.service.runtime import Runtime
 
     runtime = Runtime(settings)
     async with runtime.running(_load_pipeline):
-        return await runtime.chat.answer(ChatTurn(question, surface="cli"))
+        return await runtime.chat.answer(ChatTurn(question, surface="cli", owner=CLI_OWNER))
 
 
 def _report_skip(name: str, reason: str) -> None:

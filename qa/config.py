@@ -176,7 +176,10 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     # Server API keys, comma-separated; when any key (or widget key) is set, /v1 needs one.
     api_keys: Annotated[list[SecretStr], NoDecode] = []
-    # sqlite:///relative.db, sqlite:////absolute.db, or postgresql://user@host:5432/db (see docs/deploy.md).
+    # Admin keys, comma-separated: server keys that may also read any stored conversation
+    # (Slack's included, which no other key can). Shared with the scale-out deployment.
+    admin_keys: Annotated[list[SecretStr], NoDecode] = []
+    # sqlite:///relative.db, sqlite:////absolute.db, or postgresql://user@host:5432/db (docs/deploy.md).
     database_url: str = "sqlite:///data/qa.db"
     database_busy_timeout_s: float = Field(default=5.0, ge=0)  # wait this long for a locked database
     database_pool_size: int = Field(default=5, ge=1)  # PostgreSQL connections per replica
@@ -187,7 +190,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = SecuritySettings()
     observability: ObservabilitySettings = ObservabilitySettings()
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "admin_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):

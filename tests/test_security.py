@@ -77,7 +77,9 @@ def test_widget_key_only_from_its_origins(client: TestClient) -> None:
 
 def test_widget_feedback_is_filed_under_widget(client: TestClient) -> None:
     headers = {**bearer(WIDGET_KEY), "Origin": SITE}
-    answer = client.post("/v1/chat", json=QUESTION, headers=headers).json()
+    asked = client.post("/v1/chat", json=QUESTION, headers=headers)
+    answer = asked.json()
+    headers["X-QA-Session"] = asked.headers["X-QA-Session"]  # the browser session it was issued
     receipt = client.post(
         "/v1/feedback", json={"message_id": answer["message_id"], "rating": "up"}, headers=headers
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 
 from qa.contract import Answer, Citation
 from qa.errors import NotFoundError, StorageError
-from qa.storage.factory import UnavailableStore, database_state, open_store, upgrade_database
+from qa.storage.factory import database_state, open_store, upgrade_database
 from qa.storage.sql import SchemaOutdatedError, SQLStore
 from tests.databases import fresh_postgres_database, postgres_unreachable
 
@@ -169,48 +168,3 @@ async def test_unreachable_postgresql_degrades_and_hides_the_password() -> None:
         await store.record("q", make_answer("c", "m"), ALICE)
     assert "s3cret" not in raised.value.message and raised.value.status_code == 503
     await store.close()
-
-
-def test_sqlite_file_written_before_migrations_is_adopted_without_loss(tmp_path: Path) -> None:
-    """A file from the pre-Alembic releases (schema version 1) keeps its conversations and feedback."""
-    path = tmp_path / "old.db"
-    old = sqlite3.connect(path)
-    old.executescript(
-        """
-        CREATE TABLE conversations (id TEXT PRIMARY KEY, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
-        CREATE TABLE messages (id TEXT PRIMARY KEY,
-            conversation_id TEXT NOT NULL REFERENCES conversations(id), seq INTEGER NOT NULL,
-            created_at TEXT NOT NULL, question TEXT NOT NULL, answer TEXT NOT NULL,
-            answerable INTEGER NOT NULL, citations TEXT NOT NULL, timings TEXT NOT NULL, mode TEXT NOT NULL,
-            UNIQUE (conversation_id, seq));
-        CREATE TABLE feedback (id INTEGER PRIMARY KEY AUTOINCREMENT,
-            message_id TEXT NOT NULL REFERENCES messages(id),
-            rating TEXT NOT NULL CHECK (rating IN ('up', 'down')), comment TEXT, source TEXT NOT NULL,
-            created_at TEXT NOT NULL);
-        INSERT INTO conversations VALUES ('c', '2026-01-01T00:00:00', '2026-01-01T00:00:00');
-        INSERT INTO messages VALUES
-            ('m', 'c', 1, '2026-01-01T00:00:00', 'old q', 'old a', 1, '[]', '{}', 'extractive');
-        INSERT INTO feedback (message_id, rating, comment, source, created_at)
-            VALUES ('m', 'up', NULL, 'api', 'x'), ('m', 'down', NULL, 'api', 'y');
-        PRAGMA user_version = 1;
-        """
-    )
-    old.close()
-
-    async def check() -> None:
-        store = await open_store(f"sqlite:///{path}", history_limit=10)
-        assert isinstance(store, SQLStore)
-        assert [m.question for m in (await store.conversation("c", None)).messages] == ["old q"]
-        assert [r.rating for r in await store.feedback()] == ["up", "down"]
-        await store.close()
-
-    asyncio.run(check())
-
-
-async def test_unwritable_sqlite_location_degrades_to_an_unavailable_store(tmp_path: Path) -> None:
-    blocker = tmp_path / "not-a-dir"
-    blocker.write_text("a file where the database directory should be")
-    store = await open_store(f"sqlite:///{blocker / 'qa.db'}", history_limit=10)
-    assert isinstance(store, UnavailableStore)
-    with pytest.raises(StorageError):
-        await store.record("q", make_answer("c", "m"), ALICE)

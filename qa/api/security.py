@@ -18,8 +18,11 @@ The client IP is the socket peer; behind a reverse proxy run uvicorn with ``--pr
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import math
+import re
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -38,23 +41,42 @@ from qa.api.errors import error_response
 from qa.config import SecuritySettings, Settings
 from qa.storage.shared import Degraded, ErrorHook
 
-PrincipalKind = Literal["anonymous", "server", "widget"]
+PrincipalKind = Literal["anonymous", "server", "admin", "widget"]
 PROTECTED_PREFIX = "/v1"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# The widget's browser session: issued by the server, kept by the widget in sessionStorage and
+# sent back in this header (see docs/security.md, "Conversation ownership").
+SESSION_HEADER = "X-QA-Session"
+_SESSION_TOKEN = re.compile(r"^[A-Za-z0-9_\-]{43}$")  # secrets.token_urlsafe(32): 256 bits
+ANONYMOUS_OWNER = "anonymous"
+
+
+def fingerprint(secret: bytes, length: int = 16) -> str:
+    """A stable, non-reversible name for a key or token (owners survive reordering keys)."""
+    return hashlib.sha256(secret).hexdigest()[:length]
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling. ``id`` is safe to log and to key limits by: it never contains a key."""
+    """Who is calling. ``id`` is safe to log and to key limits by: it never contains a key.
+
+    ``owner`` names the conversations this caller creates and may read (qa.storage.protocols);
+    it holds fingerprints, never a key or a session token.
+    """
 
     kind: PrincipalKind
     id: str
     ip: str
+    owner: str = ANONYMOUS_OWNER
 
     @property
     def source(self) -> str:
         """The feedback source this caller's ratings are filed under."""
         return "widget" if self.kind == "widget" else "api"
+
+    @property
+    def reads_any_conversation(self) -> bool:
+        return self.kind == "admin"
 
 
 def get_principal(request: Request) -> Principal:
@@ -64,6 +86,18 @@ def get_principal(request: Request) -> Principal:
         return principal
     ip = request.client.host if request.client else "unknown"
     return Principal("anonymous", f"ip:{ip}", ip)
+
+
+def widget_session(headers: Headers) -> tuple[str, bool]:
+    """The browser session token the widget sent, or a new one; and whether it is new.
+
+    Any well-formed token is accepted: it only names the caller's own conversations, and one the
+    server issued is 256 random bits, so nobody can guess another visitor's.
+    """
+    sent = headers.get(SESSION_HEADER.lower(), "").strip()
+    if _SESSION_TOKEN.match(sent):
+        return sent, False
+    return secrets.token_urlsafe(32), True
 
 
 def normalise_origin(origin: str) -> str:
@@ -144,11 +178,12 @@ class AccessControlMiddleware:
         self.app = app
         security = settings.security
         self._server_keys = [k.get_secret_value().encode() for k in settings.api_keys]
+        self._admin_keys = [k.get_secret_value().encode() for k in settings.admin_keys]
         self._widget_keys = [
             (k.key.get_secret_value().encode(), frozenset(normalise_origin(o) for o in k.origins))
             for k in security.widget_keys
         ]
-        self._required = bool(self._server_keys or self._widget_keys)
+        self._required = bool(self._server_keys or self._admin_keys or self._widget_keys)
         self._per_ip = parse_many(security.rate_limit_per_ip)
         self._per_key = parse_many(security.rate_limit_per_key)
         self._per_widget = parse_many(security.widget_rate_limit)
@@ -173,12 +208,16 @@ class AccessControlMiddleware:
         bearer = token.strip().encode() if scheme.lower() == "bearer" and token.strip() else None
 
         principal: Principal | None = None
+        new_session: str | None = None
         if not self._required:
-            # An open service ignores whatever key a client sends (OpenAI SDKs always send one).
+            # An open service ignores whatever key a client sends (OpenAI SDKs always send one),
+            # and has a single principal: every caller may read every (non-Slack) conversation.
             principal = Principal("anonymous", f"ip:{ip}", ip)
         elif bearer is not None:
-            if (number := self._match(bearer, self._server_keys)) is not None:
-                principal = Principal("server", f"key{number}", ip)
+            if (number := self._match(bearer, self._admin_keys)) is not None:
+                principal = Principal("admin", f"admin{number}", ip, f"admin:{fingerprint(bearer)}")
+            elif (number := self._match(bearer, self._server_keys)) is not None:
+                principal = Principal("server", f"key{number}", ip, f"key:{fingerprint(bearer)}")
             elif (number := self._match(bearer, [k for k, _ in self._widget_keys])) is not None:
                 origins = self._widget_keys[number - 1][1]
                 if request_origin(scope, headers) not in origins:
@@ -192,7 +231,12 @@ class AccessControlMiddleware:
                         "This key may not be used from this origin.",
                     )
                     return
-                principal = Principal("widget", f"widget{number}", ip)
+                # A widget key is public (it is in the page): its conversations are told apart by
+                # the browser session, issued here when the widget has none yet.
+                session, fresh = widget_session(headers)
+                new_session = session if fresh else None
+                owner = f"widget:{fingerprint(bearer)}:s:{fingerprint(session.encode(), 32)}"
+                principal = Principal("widget", f"widget{number}", ip, owner)
             else:
                 await self._deny(scope, receive, send, ip, 401, "unauthorized", "The API key is not valid.")
                 return
@@ -208,7 +252,7 @@ class AccessControlMiddleware:
             )
             return
 
-        if principal.kind == "server":
+        if principal.kind in ("server", "admin"):
             retry = await self.limiter.hit(self._per_key, principal.id)
         elif principal.kind == "widget":
             retry = await self.limiter.hit(self._per_widget, principal.id, ip) or await self.limiter.hit(
@@ -220,7 +264,17 @@ class AccessControlMiddleware:
             await _limited(scope, receive, send, retry)
             return
         scope.setdefault("state", {})["principal"] = principal
-        await self.app(scope, receive, send)
+        if new_session is None:
+            await self.app(scope, receive, send)
+            return
+        session_header = new_session
+
+        async def send_session(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)[SESSION_HEADER] = session_header
+            await send(message)
+
+        await self.app(scope, receive, send_session)
 
     async def _deny(
         self, scope: Scope, receive: Receive, send: Send, ip: str, status: int, code: str, message: str
@@ -353,7 +407,7 @@ def install_security(
         CORSMiddleware,
         allow_origins=allowed_origins(security),
         allow_methods=["GET", "POST"],
-        allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Last-Event-ID"],
-        expose_headers=["X-Request-ID", "Retry-After"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Last-Event-ID", SESSION_HEADER],
+        expose_headers=["X-Request-ID", "Retry-After", SESSION_HEADER],
         max_age=600,
     )

@@ -36,9 +36,9 @@ class LimitedEventSourceResponse(EventSourceResponse):
 
 
 def stream_client(request: Request) -> str:
-    """Whose stream slot a request takes: a server key's id, else the caller's IP.
+    """Whose model slot a request takes: a server key's id, else the caller's IP.
 
     A widget key is shared by every visitor of a site, so its callers are told apart by IP.
     """
     principal = get_principal(request)
-    return principal.id if principal.kind == "server" else f"ip:{principal.ip}"
+    return principal.id if principal.kind in ("server", "admin") else f"ip:{principal.ip}"

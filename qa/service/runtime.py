@@ -20,8 +20,8 @@ from qa.pipeline import QAPipeline
 from qa.service.chat import ChatService
 from qa.service.metrics import Metrics
 from qa.service.slots import StreamSlots, make_slots
+from qa.storage.factory import Store, UnavailableStore, open_store
 from qa.storage.shared import connect_redis
-from qa.storage.sqlite import Store, UnavailableStore, open_store
 
 log = logging.getLogger("qa.service")
 
@@ -80,7 +80,10 @@ class Runtime:
         probes and surfaces explain it instead of the process dying.
         """
         s = self.settings
-        self.store = await open_store(s.database_url, s.max_history_messages, s.database_busy_timeout_s)
+        # An outdated PostgreSQL schema raises SchemaOutdatedError here: the service must not start.
+        opened = self.store = await open_store(
+            s.database_url, s.max_history_messages, s.database_busy_timeout_s, s.database_pool_size
+        )
         try:
             try:
                 self.pipeline = await to_thread.run_sync(loader, s)
@@ -99,6 +102,6 @@ class Runtime:
                 yield self
         finally:
             # In-flight answers have finished; queued writes complete before the database closes.
-            await self.store.close()
+            await opened.close()  # the one we opened, even if a test swapped in another
             if self.redis is not None:
                 await self.redis.aclose()

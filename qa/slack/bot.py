@@ -63,8 +63,19 @@ class Where:
     @property
     def conversation_id(self) -> str:
         # One conversation per Slack thread (or DM), in the id alphabet the HTTP API accepts.
+        # Predictable on purpose (the thread names it); its owner keeps it out of HTTP callers' reach.
         root = self.thread_ts or "dm"
         return re.sub(r"[^A-Za-z0-9_\-]", "-", f"slack-{self.team}-{self.channel}-{root}")[:MAX_ID_CHARS]
+
+    @property
+    def owner(self) -> str:
+        return slack_owner(self.team, self.channel)
+
+
+def slack_owner(team: str, channel: str) -> str:
+    """Who owns a Slack conversation: its workspace and channel. No HTTP caller holds this owner,
+    so Slack conversations are readable over HTTP only with an admin key."""
+    return f"slack:{team}:{channel}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,14 +204,21 @@ class SlackBot:
             await ack(text=f"Ask a question about the article, e.g. `{ASK_COMMAND} Who visited Russia?`")
             return
         await ack(text="Looking that up…")
-        self.spawn(self._answer_command(question, respond))
+        owner = slack_owner(str(command.get("team_id") or ""), str(command.get("channel_id") or ""))
+        self.spawn(self._answer_command(question, owner, respond))
 
     async def _on_feedback(
-        self, ack: Callable[..., Awaitable[None]], action: dict[str, Any], respond: Respond
+        self,
+        ack: Callable[..., Awaitable[None]],
+        action: dict[str, Any],
+        body: dict[str, Any],
+        respond: Respond,
     ) -> None:
         await ack()
         rating = "up" if action.get("action_id") == FEEDBACK_UP else "down"
-        self.spawn(self._store_feedback(str(action.get("value") or ""), rating, respond))
+        team = (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id") or ""
+        owner = slack_owner(str(team), str((body.get("channel") or {}).get("id") or ""))
+        self.spawn(self._store_feedback(str(action.get("value") or ""), rating, owner, respond))
 
     async def _on_share(
         self,
@@ -254,12 +272,12 @@ class SlackBot:
             max_turns=self.settings.max_history_messages,
         )
         question = plain_text(text, drop_user=me.user_id)
-        result = await self._ask(question, history, where.conversation_id, where.team)
+        result = await self._ask(question, history, where.owner, where.conversation_id, where.team)
         if await self._post(where, result) and where.thread_ts:
             self._threads[(where.channel, where.thread_ts)] = True
 
-    async def _answer_command(self, question: str, respond: Respond) -> None:
-        result = await self._ask(question, [], None)
+    async def _answer_command(self, question: str, owner: str, respond: Respond) -> None:
+        result = await self._ask(question, [], owner)
         if isinstance(result, Answer):
             preface = f"_You asked:_ {escape(question)}"
             blocks = answer_blocks(
@@ -290,15 +308,15 @@ class SlackBot:
         ):
             await self._respond(respond, delete_original=True)
 
-    async def _store_feedback(self, message_id: str, rating: str, respond: Respond) -> None:
+    async def _store_feedback(self, message_id: str, rating: str, owner: str, respond: Respond) -> None:
         well_formed = len(message_id) <= MAX_ID_CHARS and _MESSAGE_ID.match(message_id)
         if not well_formed or rating not in ("up", "down"):
             log.warning("ignoring Slack feedback with a malformed message id or rating")
             return
         try:
             vote: Rating = "up" if rating == "up" else "down"
-            await self.runtime.store.add_feedback(message_id, vote, None, "slack")
-            notice = "Thanks for the feedback."
+            replaced = await self.runtime.store.add_feedback(message_id, vote, None, "slack", owner)
+            notice = "Thanks, your rating was updated." if replaced else "Thanks for the feedback."
         except QAError as exc:
             log.warning("feedback from Slack not stored: %s", exc.message)
             notice = "Sorry, that feedback could not be recorded."
@@ -308,10 +326,23 @@ class SlackBot:
         await self._respond(respond, text=notice, response_type="ephemeral", replace_original=False)
 
     async def _ask(
-        self, question: str, history: list[Turn], conversation_id: str | None, team: str = ""
+        self,
+        question: str,
+        history: list[Turn],
+        owner: str,
+        conversation_id: str | None = None,
+        team: str = "",
     ) -> Answer | str:
         """The chat service's answer (stored, counted, logged), or a message saying why there is none."""
-        turn = ChatTurn(question, history, conversation_id, client=f"slack:{team}", surface="slack")
+        turn = ChatTurn(
+            question,
+            history,
+            conversation_id,
+            client=f"slack:{team}",
+            surface="slack",
+            owner=owner,
+            create_conversation=conversation_id is not None,  # a thread names its conversation
+        )
         try:
             answer = await self.runtime.chat.answer(turn)
         except QAError as exc:

@@ -52,6 +52,7 @@ async def schema_state(engine: AsyncEngine) -> SchemaState:
         return MigrationContext.configure(connection).get_current_revision()
 
     async with engine.connect() as connection:
+        await connection.execution_options(qa_read_only=True)  # never queue behind a writer
         current = await connection.run_sync(read)
     return SchemaState(current, head_revision())
 

@@ -37,6 +37,8 @@ T = TypeVar("T")
 log = logging.getLogger("qa.storage")
 NO_CONVERSATION = "No conversation with that id."
 NO_MESSAGE = "No answer with that message_id."
+# aiosqlite's DEBUG lines carry statement parameters, i.e. questions (personal data): never log them.
+logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 
 class SchemaOutdatedError(StorageError):
@@ -51,6 +53,14 @@ def engine_url(url: str) -> URL:
     if parsed.get_backend_name() in ("postgresql", "postgres"):
         return parsed.set(drivername="postgresql+asyncpg")
     raise StorageError(f"unsupported database URL scheme {parsed.drivername!r}")
+
+
+def database_path(url: str) -> str:
+    """``sqlite:///rel.db`` → ``rel.db``, ``sqlite:////abs.db`` → ``/abs.db``, ``sqlite://`` → memory."""
+    rest = url.removeprefix("sqlite://")
+    if rest in ("", "/", "/:memory:"):
+        return ":memory:"
+    return rest.removeprefix("/")
 
 
 def redacted(url: str) -> str:
@@ -92,8 +102,10 @@ def make_engine(url: str, busy_timeout_s: float = 5.0, pool_size: int = 5) -> As
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(connection: Any) -> None:
-        # IMMEDIATE takes the write lock up front, so the busy timeout covers the whole write.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writes: IMMEDIATE takes the write lock up front, so the busy timeout covers the whole
+        # write. Reads: a plain (deferred) BEGIN, which WAL never blocks behind a writer.
+        read_only = connection.get_execution_options().get("qa_read_only", False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -176,16 +188,21 @@ class SQLStore:
                 f"database {self._label}: {detail[0] if detail else type(exc).__name__}"
             ) from exc
 
-    async def _transact(self, operation: Callable[[AsyncConnection], Coroutine[Any, Any, T]]) -> T:
+    async def _transact(
+        self, operation: Callable[[AsyncConnection], Coroutine[Any, Any, T]], read_only: bool = False
+    ) -> T:
         if not self._verified:  # e.g. PostgreSQL was unreachable at start
             self._check(await migrate.schema_state(self.engine))
-        async with self.engine.begin() as connection:
-            return await operation(connection)
+        async with self.engine.connect() as connection:
+            if read_only:
+                await connection.execution_options(qa_read_only=True)
+            async with connection.begin():
+                return await operation(connection)
 
     async def _read(self, operation: Callable[[AsyncConnection], Coroutine[Any, Any, T]]) -> T:
         if self._closed:
             raise StorageError("the store is closed")
-        return await self.guard(self._transact(operation))
+        return await self.guard(self._transact(operation, read_only=True))
 
     async def _write(self, operation: Callable[[AsyncConnection], Coroutine[Any, Any, T]]) -> T:
         if self._closed:
