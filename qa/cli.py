@@ -258,6 +258,7 @@ def serve(
     import uvicorn
 
     from qa.api.observability import logging_config
+    from qa.api.server import server_options
 
     settings = get_settings()
     _refuse_outdated_database(settings)
@@ -270,6 +271,7 @@ def serve(
         log_config=logging_config(settings.observability),
         access_log=False,  # ours (qa.access) carries the request id
         timeout_graceful_shutdown=30,  # SIGTERM: in-flight answers finish, then the store closes
+        **server_options(settings),  # trusted proxies, header limits, slow-client timeouts
     )
 
 

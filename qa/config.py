@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -114,6 +116,31 @@ class SecuritySettings(BaseModel):
     max_streams: int = Field(default=64, ge=1)  # concurrent SSE answers, whole process
     max_streams_per_client: int = Field(default=4, ge=1)
     stream_send_timeout_s: float = Field(default=30.0, gt=0)  # a stalled reader is dropped
+    # Addresses/networks of reverse proxies whose X-Forwarded-For/-Proto uvicorn believes (comma-
+    # separated or a JSON list). Default none: the socket peer is the client, whatever it claims.
+    trusted_proxies: Annotated[list[str], NoDecode] = []
+    # Slow or oversized clients (``qa serve``; a reverse proxy in front is still recommended):
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)  # the whole request head
+    header_timeout_s: float = Field(default=10.0, gt=0)  # to send a request's headers
+    body_timeout_s: float = Field(default=10.0, gt=0)  # to send a request's whole body: else 408
+    keep_alive_timeout_s: float = Field(default=5.0, gt=0)  # an idle keep-alive connection closes
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            ipaddress.ip_network(entry, strict=False)  # ValueError names the bad entry
+        return value
 
 
 class ObservabilitySettings(BaseModel):
@@ -122,6 +149,9 @@ class ObservabilitySettings(BaseModel):
     # Questions are personal data: logged only when an operator opts in.
     log_questions: bool = False
     metrics_enabled: bool = True
+    # Who may read /metrics: with a key, requests bearing it (from anywhere); without one,
+    # loopback clients only (a Prometheus sidecar or `curl localhost`).
+    metrics_key: SecretStr | None = None
 
 
 class LLMSettings(BaseModel):

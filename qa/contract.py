@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
@@ -17,18 +18,57 @@ MAX_COMMENT_CHARS = 2_000
 ResourceId = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=ID_PATTERN)]
 
 
-def _has_text(value: str) -> str:
-    if not value.strip():
+# Characters that show nothing: zero-width spaces and joiners, the BOM, bidi marks, soft hyphens
+# (Unicode "format" characters), besides whitespace. A question made only of them is empty.
+_INVISIBLE_CATEGORIES = frozenset({"Cf", "Cc", "Zs", "Zl", "Zp"})
+
+
+def clean_text(value: str) -> str:
+    """Text fit for every stage: NFC-normalised, encodable as UTF-8, without NUL or other control
+    characters (tab and newlines stay). ``ValueError`` with a reader's message otherwise.
+
+    The rule every surface shares (requests, stored turns, Slack, the CLI): one unencodable
+    character once reached the tokenizer and failed a whole batch of other people's questions.
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(
+            "The text contains characters that are not valid Unicode (a lone surrogate)."
+        ) from None
+    if any((ch < " " and ch not in "\t\n\r") or ch == "\x7f" for ch in value):
+        raise ValueError("The text contains control characters (such as NUL).")
+    return unicodedata.normalize("NFC", value)
+
+
+def visible_length(value: str) -> int:
+    """How many characters of ``value`` show something (not whitespace, not zero-width)."""
+    return sum(1 for ch in value if unicodedata.category(ch) not in _INVISIBLE_CATEGORIES)
+
+
+def check_question(value: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """A question as the pipeline takes it: clean, trimmed, some visible text, at most ``limit``
+    characters once trimmed. ``ValueError`` with a reader's message otherwise."""
+    cleaned = clean_text(value).strip()
+    if not visible_length(cleaned):
         raise ValueError("The message is empty; ask a question about the documents.")
-    if len(value.strip()) > MAX_MESSAGE_CHARS:
-        raise ValueError(f"The message is longer than {MAX_MESSAGE_CHARS} characters.")
-    return value
+    if len(cleaned) > limit:
+        raise ValueError(f"The message is longer than {limit} characters.")
+    return cleaned
 
 
-# A question: some non-space text, at most MAX_MESSAGE_CHARS once trimmed (documented in the schema).
+def _question(value: str) -> str:
+    check_question(value)
+    return clean_text(value)  # trimming is the pipeline's, so a request echoes what was sent
+
+
+# Any other text a client sends that reaches a stage (earlier turns, chat-completions messages).
+CleanText = Annotated[str, AfterValidator(clean_text)]
+
+# A question: some visible text, at most MAX_MESSAGE_CHARS once trimmed (documented in the schema).
 Message = Annotated[
     str,
-    AfterValidator(_has_text),
+    AfterValidator(_question),
     Field(json_schema_extra={"minLength": 1, "maxLength": MAX_MESSAGE_CHARS, "pattern": r"\S"}),
 ]
 
@@ -67,7 +107,7 @@ class Turn(BaseModel):
     """One earlier message of a conversation supplied by the client."""
 
     role: Literal["user", "assistant"]
-    content: str = Field(max_length=MAX_TURN_CHARS)
+    content: CleanText = Field(max_length=MAX_TURN_CHARS)
 
 
 class SearchHit(BaseModel):

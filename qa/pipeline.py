@@ -22,7 +22,7 @@ from qa.answering.generative import LLMComposer, Prompted, Sources
 from qa.answering.llm import ChatGenerator, LLMError, OpenAICompatibleGenerator, make_client
 from qa.answering.prompts import PromptSet, load_prompts
 from qa.config import Settings
-from qa.contract import Answer, SearchHit, Turn
+from qa.contract import Answer, SearchHit, Turn, check_question
 from qa.corpus.documents import Document
 from qa.embedding.base import Embedder
 from qa.embedding.factory import make_embedder
@@ -102,13 +102,11 @@ class QAPipeline:
 
     def validate_question(self, question: str) -> str:
         """The question without surrounding whitespace; empty or overlong ones are refused."""
-        cleaned = question.strip()
-        if not cleaned:
-            raise InvalidInputError("The message is empty; ask a question about the article.")
-        limit = self.settings.max_message_chars
-        if len(cleaned) > limit:
-            raise InvalidInputError(f"The message is longer than {limit} characters.")
-        return cleaned
+        try:
+            # The shared rule (qa.contract): also refuses unencodable text, NUL, invisible-only text.
+            return check_question(question, self.settings.max_message_chars)
+        except ValueError as exc:
+            raise InvalidInputError(str(exc)) from None
 
     def retrieval_query(self, question: str, history: list[Turn] | None) -> str:
         """The text to retrieve with: the question, in the context of the conversation."""

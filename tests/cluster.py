@@ -197,7 +197,7 @@ def start_cluster(
     with ExitStack() as stack:
         database_url = stack.enter_context(fresh_postgres_database())
         shared.update(QA_DATABASE_URL=database_url, QA_REDIS_URL=REDIS_URL, QA_REDIS_KEY_PREFIX=prefix)
-        shared.update(FORWARDED_ALLOW_IPS="127.0.0.1")  # uvicorn trusts X-Forwarded-For from nginx
+        shared.update(QA_SECURITY__TRUSTED_PROXIES="127.0.0.1")  # X-Forwarded-For from nginx
         shared.update(env or {})
         run_qa(["index", "build"], shared)
         run_qa(["db", "upgrade"], shared)

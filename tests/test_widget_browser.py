@@ -408,7 +408,14 @@ def test_conversation_survives_reload_and_new_conversation_starts_afresh(
     server: LiveServer, page: Page
 ) -> None:
     sent: list[dict[str, Any]] = []
-    page.on("request", lambda r: sent.append(r.post_data_json) if r.url.endswith("/v1/chat") else None)
+    sessions: list[str | None] = []
+
+    def on_request(request: Any) -> None:
+        if request.url.endswith("/v1/chat") and request.method == "POST":
+            sent.append(request.post_data_json)
+            sessions.append(request.headers.get("x-qa-session"))
+
+    page.on("request", on_request)
     page.goto(server.host_page("plain"))
     page.locator("qa-chat .launcher").click()
     first = ask(page, ANSWERED)
@@ -418,6 +425,9 @@ def test_conversation_survives_reload_and_new_conversation_starts_afresh(
     assert conversation.startswith("c_") and state["open"] is True
     assert "conversation_id" not in sent[0] and sent[0]["stream"] is True
     assert sent[1]["conversation_id"] == conversation, "follow-ups continue the conversation"
+    # The server issued this tab a session with the first answer; the widget sends it back, which is
+    # what lets it continue its own conversation (a widget key alone is anyone's).
+    assert sessions[0] is None and sessions[1] is not None and len(sessions[1]) == 43
     before = page.locator("qa-chat article.msg").all_text_contents()
     answer_text = first.locator("p.text").text_content()
 

@@ -39,6 +39,9 @@ def create_app(settings: Settings | None = None, load_pipeline: PipelineLoader |
         version=__version__,
         summary="Answers questions about a document corpus with character-exact citations.",
         lifespan=lifespan,
+        # No trailing-slash 307s: Starlette builds them from the request's Host header, so
+        # "/v1/documents/x/" with "Host: evil.example" redirected there. A wrong path is a 404.
+        redirect_slashes=False,
     )
     app.state.runtime = runtime
     install_error_handlers(app)

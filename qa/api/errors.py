@@ -70,4 +70,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal_error", "Something went wrong on our side.")
+        response = error_response(500, "internal_error", "Something went wrong on our side.")
+        # Starlette re-raises after this response and uvicorn then drops the connection: say so,
+        # so a keep-alive client opens a new one instead of finding this one silently closed.
+        response.headers["Connection"] = "close"
+        return response

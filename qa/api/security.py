@@ -12,14 +12,18 @@
 * Security headers on every response; CORS (Starlette's middleware) admits exactly the origins of
   the widget keys plus ``QA_SECURITY__CORS_ORIGINS``.
 
-The client IP is the socket peer; behind a reverse proxy run uvicorn with ``--proxy-headers
---forwarded-allow-ips=<proxy>`` so it becomes the real client (uvicorn's, not hand-rolled, parsing).
+The client IP is the socket peer; behind a reverse proxy list it in
+``QA_SECURITY__TRUSTED_PROXIES`` so ``qa serve`` has uvicorn take the real client from
+``X-Forwarded-For`` (uvicorn's, not hand-rolled, parsing; nobody is trusted by default). IPv6
+clients are limited by their /64.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import ipaddress
 import math
 import re
 import secrets
@@ -98,6 +102,23 @@ def widget_session(headers: Headers) -> tuple[str, bool]:
     if _SESSION_TOKEN.match(sent):
         return sent, False
     return secrets.token_urlsafe(32), True
+
+
+def limit_key(ip: str) -> str:
+    """The rate-limit identity of a client address: IPv4 as is, IPv6 by its /64.
+
+    One IPv6 subscriber usually holds a whole /64 (often more), so per-address limits would let
+    them rotate addresses at will.
+    """
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 def normalise_origin(origin: str) -> str:
@@ -203,7 +224,8 @@ class AccessControlMiddleware:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        ip = scope["client"][0] if scope.get("client") else "unknown"
+        address = scope["client"][0] if scope.get("client") else "unknown"
+        ip = limit_key(address)  # what limits count by: the address, or an IPv6 address's /64
         scheme, _, token = headers.get("authorization", "").partition(" ")
         bearer = token.strip().encode() if scheme.lower() == "bearer" and token.strip() else None
 
@@ -296,36 +318,66 @@ async def _limited(scope: Scope, receive: Receive, send: Send, retry_after: int)
     await response(scope, receive, send)
 
 
-class BodyLimitMiddleware:
-    """Answers 413 for bodies over ``max_bytes``, declared or streamed, before the app reads them."""
+def _head_size(scope: Scope) -> int:
+    """Roughly the request head's size on the wire: the request line and every header line."""
+    line = len(scope.get("raw_path") or scope["path"].encode()) + len(scope.get("query_string", b"")) + 16
+    return line + sum(len(name) + len(value) + 4 for name, value in scope["headers"])
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+
+class BodyLimitMiddleware:
+    """Answers 413 for bodies over ``max_bytes``, declared or streamed, before the app reads them,
+    and 408 for bodies not complete within ``timeout_s`` (a client trickling a byte at a time)."""
+
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, timeout_s: float = 10.0, max_head_bytes: int | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
+        self.max_head_bytes = max_head_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.max_head_bytes is not None and _head_size(scope) > self.max_head_bytes:
+            # h11 bounds a head still arriving; one that arrived whole in a single read is caught here.
+            response = error_response(431, "headers_too_large", "The request headers are too large.")
+            response.headers["Connection"] = "close"
+            await response(scope, receive, send)
+            return
+        if scope["method"] not in BODY_METHODS:
             await self.app(scope, receive, send)
             return
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await self._too_large(scope, receive, send)
             return
-        # Bodies are small (JSON questions), so read it whole, bounded, and replay it to the app.
+        # Bodies are small (JSON questions), so read it whole, bounded in size and time, and
+        # replay it to the app.
         chunks: list[bytes] = []
         size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return  # the client left before sending its body: nobody to answer
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await self._too_large(scope, receive, send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return  # the client left before sending its body: nobody to answer
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        await self._too_large(scope, receive, send)
+                        return
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            response = error_response(
+                408, "request_timeout", f"The request body took longer than {self.timeout_s:g} s to arrive."
+            )
+            response.headers["Connection"] = "close"
+            await response(scope, receive, send)
+            return
         replayed = False
 
         async def replay() -> Message:
@@ -399,7 +451,12 @@ def install_security(
 ) -> None:
     """Register the middleware, innermost first. ``redis``: shared rate limits (``QA_REDIS_URL``)."""
     security = settings.security
-    app.add_middleware(BodyLimitMiddleware, max_bytes=security.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=security.max_body_bytes,
+        timeout_s=security.body_timeout_s,
+        max_head_bytes=security.max_header_bytes,
+    )
     app.add_middleware(AccessControlMiddleware, settings=settings, redis=redis, on_redis_error=on_redis_error)
     app.add_middleware(SecurityHeadersMiddleware)
     # Outermost of the three, so preflights are answered and errors (401/429) stay readable.

@@ -13,13 +13,14 @@ the answer is checked first and then streamed a sentence at a time, ending with 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from qa.answering.events import PIECE, Finished, StreamEvent
@@ -27,11 +28,12 @@ from qa.api.deps import ChatDep, SettingsDep
 from qa.api.schemas import ErrorResponse
 from qa.api.security import get_principal
 from qa.api.streams import LimitedEventSourceResponse, stream_client
-from qa.contract import MAX_TURN_CHARS, Answer, Citation, ResourceId, Turn
-from qa.errors import InvalidInputError, NotFoundError, NotReadyError
+from qa.contract import MAX_TURN_CHARS, Answer, Citation, CleanText, ResourceId, Turn
+from qa.errors import InvalidInputError, NotFoundError, NotReadyError, QAError
 from qa.service.chat import ChatTurn
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
+log = logging.getLogger("qa.api")
 
 SERVED_MODEL = "qa-article-bot"
 SOURCES_HEADING = "Sources:"
@@ -41,14 +43,14 @@ class ContentPart(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     type: str
-    text: str | None = None
+    text: CleanText | None = None
 
 
 class ChatMessageIn(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
-    content: str | list[ContentPart] | None = None
+    content: CleanText | list[ContentPart] | None = None
 
 
 class ChatCompletionRequest(BaseModel):
@@ -57,7 +59,7 @@ class ChatCompletionRequest(BaseModel):
 
     model: str | None = None
     messages: list[ChatMessageIn] = Field(min_length=1, max_length=100)
-    stream: bool = False
+    stream: StrictBool = False  # "true" (a string) is a 422, as on /v1/chat
     conversation_id: ResourceId | None = None
 
 
@@ -166,12 +168,24 @@ async def completion_chunks(events: AsyncGenerator[StreamEvent, None]) -> AsyncI
     is final and verified.
     """
     answer: Answer | None = None
-    async with aclosing(events):
-        async for event in events:
-            if isinstance(event, Finished):
-                answer = event.answer
-    if answer is None:
-        raise NotReadyError("The answer stream ended without an answer.")
+    failure: tuple[str, str] | None = None
+    try:
+        async with aclosing(events):
+            async for event in events:
+                if isinstance(event, Finished):
+                    answer = event.answer
+        if answer is None:
+            raise NotReadyError("The answer stream ended without an answer.")
+    except QAError as exc:
+        failure = (exc.code, exc.client_message)
+    except Exception:
+        log.exception("a streamed completion failed")
+        failure = ("internal_error", "Something went wrong on our side.")
+    if failure is not None or answer is None:
+        # The 200 is sent: say so the way OpenAI's own streams do, an error object, then stop.
+        code, message = failure or ("internal_error", "Something went wrong on our side.")
+        yield ServerSentEvent(data=json.dumps({"error": {"code": code, "message": message}}))
+        return
     completion_id, created = f"chatcmpl-{answer.message_id}", int(time.time())
     yield _chunk(completion_id, created, {"role": "assistant", "content": ""})
     for piece in PIECE.findall(answer.answer):
