@@ -290,7 +290,9 @@ def _refuse_outdated_database(settings: Settings) -> None:
         try:
             state = asyncio.run(database_state(settings.database_url))
         except QAError as exc:
-            err.print(f"warning: {exc.message}; starting without stored history", highlight=False)
+            err.print(
+                f"warning: {exc.message}; starting without stored history", highlight=False, soft_wrap=True
+            )
             return
     if not state.up_to_date:
         raise fail(f"the database is not migrated ({state.describe()}): run `qa db upgrade` first")
@@ -307,9 +309,9 @@ def db_upgrade() -> None:
         before, after = asyncio.run(upgrade_database(settings.database_url))
     where = redacted(settings.database_url)
     if before == after:
-        err.print(f"{where}: already at schema revision {after}.", highlight=False)
+        err.print(f"{where}: already at schema revision {after}.", highlight=False, soft_wrap=True)
     else:
-        err.print(f"{where}: schema revision {before or 'none'} -> {after}.", highlight=False)
+        err.print(f"{where}: schema revision {before or 'none'} -> {after}.", highlight=False, soft_wrap=True)
 
 
 @db_app.command("status")
@@ -322,7 +324,9 @@ def db_status() -> None:
     with user_errors():
         state = asyncio.run(database_state(settings.database_url))
     verdict = "up to date" if state.up_to_date else "needs `qa db upgrade`"
-    out.print(f"{redacted(settings.database_url)}: {state.describe()} ({verdict})", highlight=False)
+    out.print(
+        f"{redacted(settings.database_url)}: {state.describe()} ({verdict})", highlight=False, soft_wrap=True
+    )
     if not state.up_to_date:
         raise typer.Exit(code=1)
 

@@ -13,9 +13,12 @@ Only ``conversation(..., owner=None)`` (an admin key) reads any conversation.
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from qa.contract import Answer, Turn
+
+if TYPE_CHECKING:  # records import Rating from here
+    from qa.storage.records import Conversation, FeedbackRecord
 
 Rating = Literal["up", "down"]
 
@@ -39,4 +42,28 @@ class FeedbackStore(Protocol):
         """Store ``owner``'s rating of one answer in a conversation ``owner`` holds; ``source`` is
         e.g. "api", "widget", "slack". One rating per message and rater: returns True when it
         replaced an earlier one. ``NotFoundError`` for an unknown or someone else's answer."""
+        ...
+
+
+class Store(ConversationStore, FeedbackStore, Protocol):
+    """Everything the service needs from persistence; ``qa.storage.sql.SQLStore`` implements it on
+    SQLite and PostgreSQL, ``qa.storage.factory.UnavailableStore`` when there is no database.
+
+    Infrastructure failures raise ``StorageError`` (the service degrades, see ``qa.service.chat``).
+    """
+
+    async def conversation(self, conversation_id: str, owner: str | None) -> Conversation:
+        """Every message of ``owner``'s conversation, oldest first (``owner=None``: an admin)."""
+        ...
+
+    async def feedback(self) -> list[FeedbackRecord]:
+        """All feedback, oldest first, with the question and answer each rates."""
+        ...
+
+    async def check(self) -> None:
+        """Raise ``StorageError`` unless the database answers."""
+        ...
+
+    async def close(self) -> None:
+        """Finish writes in flight, then release connections (idempotent)."""
         ...
