@@ -24,26 +24,22 @@ import asyncio
 import hashlib
 import hmac
 import ipaddress
-import math
 import re
 import secrets
-import time
 from dataclasses import dataclass
 from typing import Literal
 
 from fastapi import FastAPI, Request
-from limits import RateLimitItem, parse_many
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
-from limits.errors import StorageError as LimitsStorageError
+from limits import parse_many
 from redis.asyncio import Redis
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qa.api.errors import error_response
+from qa.api.ratelimit import RateLimiter
 from qa.config import SecuritySettings, Settings
-from qa.storage.shared import Degraded, ErrorHook
+from qa.storage.shared import ErrorHook
 
 PrincipalKind = Literal["anonymous", "server", "admin", "widget"]
 PROTECTED_PREFIX = "/v1"
@@ -137,53 +133,6 @@ def request_origin(scope: Scope, headers: Headers) -> str:
     if headers.get("sec-fetch-site") == "same-origin" and headers.get("host"):
         return normalise_origin(f"{scope.get('scheme', 'http')}://{headers['host']}")
     return ""
-
-
-class RateLimiter:
-    """Moving-window limits (``limits``), in Redis when ``QA_REDIS_URL`` is set, else in memory.
-
-    Fails open to this process's memory when Redis is unreachable: limits then hold per replica
-    (N replicas admit up to N times the rate) rather than refusing every caller.
-    """
-
-    def __init__(
-        self, redis: Redis | None = None, prefix: str = "qa:", on_error: ErrorHook | None = None
-    ) -> None:
-        self._local = MovingWindowRateLimiter(MemoryStorage())
-        self._shared: MovingWindowRateLimiter | None = None
-        if redis is not None:
-            # The runtime's connection pool: one set of connections and timeouts, closed with it.
-            storage: Storage = RedisStorage(
-                "async+redis://",
-                implementation="redispy",
-                key_prefix=f"{prefix}limits",
-                wrap_exceptions=True,
-                connection_pool=redis.connection_pool,  # type: ignore[arg-type]  # passed through to redis-py
-            )
-            self._shared = MovingWindowRateLimiter(storage)
-        self._degraded = Degraded("rate_limit", on_error)
-
-    async def hit(self, items: list[RateLimitItem], *identifiers: str) -> int | None:
-        """Count one request; seconds until the caller may retry when over a limit, else None."""
-        if self._shared is not None:
-            try:
-                retry = await self._hit(self._shared, items, identifiers)
-            except (LimitsStorageError, OSError) as exc:
-                self._degraded.failed(exc)
-            else:
-                self._degraded.recovered()
-                return retry
-        return await self._hit(self._local, items, identifiers)
-
-    @staticmethod
-    async def _hit(
-        strategy: MovingWindowRateLimiter, items: list[RateLimitItem], identifiers: tuple[str, ...]
-    ) -> int | None:
-        for item in items:
-            if not await strategy.hit(item, *identifiers):
-                reset, _ = await strategy.get_window_stats(item, *identifiers)
-                return max(1, math.ceil(reset - time.time()))
-        return None
 
 
 class AccessControlMiddleware:

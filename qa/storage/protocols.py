@@ -13,14 +13,12 @@ Only ``conversation(..., owner=None)`` (an admin key) reads any conversation.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import Protocol
 
 from qa.contract import Answer, Turn
+from qa.storage.records import Conversation, FeedbackRecord, Rating
 
-if TYPE_CHECKING:  # records import Rating from here
-    from qa.storage.records import Conversation, FeedbackRecord
-
-Rating = Literal["up", "down"]
+__all__ = ["ConversationStore", "FeedbackStore", "Rating", "Store"]
 
 
 class ConversationStore(Protocol):
