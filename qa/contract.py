@@ -1,7 +1,8 @@
-"""The public answer contract (DESIGN.md), shared by the CLI ``--json``, HTTP and tests."""
+"""The public answer contract (see the README's HTTP API section), shared by CLI ``--json``, HTTP, tests."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Annotated, Literal
 
@@ -18,9 +19,21 @@ MAX_COMMENT_CHARS = 2_000
 ResourceId = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=ID_PATTERN)]
 
 
-# Characters that show nothing: zero-width spaces and joiners, the BOM, bidi marks, soft hyphens
-# (Unicode "format" characters), besides whitespace. A question made only of them is empty.
-_INVISIBLE_CATEGORIES = frozenset({"Cf", "Cc", "Zs", "Zl", "Zp"})
+# The text rules, as regular expressions that mean the same in Python and in the OpenAPI schema
+# (ECMA-262), so what the schema calls valid is what the code accepts.
+# Control characters other than tab and newlines: refused wherever text enters.
+_CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+# What shows nothing: whitespace, C1 controls, and the zero-width/format characters (Unicode
+# category Cf in the Basic Multilingual Plane: soft hyphen, zero-width space/joiners, bidi
+# marks, word joiner, BOM, …). A question made only of these is empty.
+_INVISIBLE = (
+    r"\s\x80-\x9f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f"
+    r"\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
+)
+CLEAN_PATTERN = rf"^[^{_CONTROL}]*$"
+QUESTION_PATTERN = rf"^[^{_CONTROL}]*[^{_CONTROL}{_INVISIBLE}][^{_CONTROL}]*$"
+_CLEAN = re.compile(CLEAN_PATTERN)
+_VISIBLE = re.compile(rf"[^{_CONTROL}{_INVISIBLE}]")
 
 
 def clean_text(value: str) -> str:
@@ -33,25 +46,24 @@ def clean_text(value: str) -> str:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValueError(
-            "The text contains characters that are not valid Unicode (a lone surrogate)."
-        ) from None
-    if any((ch < " " and ch not in "\t\n\r") or ch == "\x7f" for ch in value):
+        raise ValueError("The text contains characters that are not valid Unicode.") from None
+    if not _CLEAN.fullmatch(value):
         raise ValueError("The text contains control characters (such as NUL).")
     return unicodedata.normalize("NFC", value)
 
 
-def visible_length(value: str) -> int:
-    """How many characters of ``value`` show something (not whitespace, not zero-width)."""
-    return sum(1 for ch in value if unicodedata.category(ch) not in _INVISIBLE_CATEGORIES)
+def has_visible_text(value: str) -> bool:
+    """Whether ``value`` shows anything (is not only whitespace and zero-width characters)."""
+    return _VISIBLE.search(value) is not None
 
 
-def check_question(value: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+def check_question(value: str, limit: int = MAX_MESSAGE_CHARS, about: str = "the documents") -> str:
     """A question as the pipeline takes it: clean, trimmed, some visible text, at most ``limit``
-    characters once trimmed. ``ValueError`` with a reader's message otherwise."""
+    characters once trimmed. ``ValueError`` with a reader's message otherwise (``about`` names
+    the corpus in it)."""
     cleaned = clean_text(value).strip()
-    if not visible_length(cleaned):
-        raise ValueError("The message is empty; ask a question about the documents.")
+    if not has_visible_text(cleaned):
+        raise ValueError(f"The message is empty; ask a question about {about}.")
     if len(cleaned) > limit:
         raise ValueError(f"The message is longer than {limit} characters.")
     return cleaned
@@ -63,13 +75,13 @@ def _question(value: str) -> str:
 
 
 # Any other text a client sends that reaches a stage (earlier turns, chat-completions messages).
-CleanText = Annotated[str, AfterValidator(clean_text)]
+CleanText = Annotated[str, AfterValidator(clean_text), Field(json_schema_extra={"pattern": CLEAN_PATTERN})]
 
 # A question: some visible text, at most MAX_MESSAGE_CHARS once trimmed (documented in the schema).
 Message = Annotated[
     str,
     AfterValidator(_question),
-    Field(json_schema_extra={"minLength": 1, "maxLength": MAX_MESSAGE_CHARS, "pattern": r"\S"}),
+    Field(json_schema_extra={"minLength": 1, "maxLength": MAX_MESSAGE_CHARS, "pattern": QUESTION_PATTERN}),
 ]
 
 
@@ -116,4 +128,11 @@ class SearchHit(BaseModel):
     text: str
     start: int
     end: int
-    score: float
+    score: float = Field(
+        description=(
+            "Reciprocal rank fusion of the dense and BM25 rankings: the sum over both of "
+            "1/(k + rank), rank from 1, k = QA_RETRIEVAL__RRF_K (60), so at most 2/61 ≈ 0.033 "
+            "(first in both). It orders hits within one response; it is not a probability and "
+            "not comparable with citation scores."
+        )
+    )

@@ -2,6 +2,9 @@
 
 validate -> expand / rewrite the follow-up -> retrieve (once) -> decide answerable -> compose
 (extractive, or LLM with the extractive composer on the same evidence as the fallback) -> verify.
+
+Longer than our other modules on purpose: the whole graph, streamed and not, reads top to bottom
+in one place; the stages themselves live in ``qa.retrieval`` and ``qa.answering``.
 """
 
 from __future__ import annotations
@@ -96,15 +99,19 @@ class QAPipeline:
         return self.retriever.index
 
     @property
+    def corpus_name(self) -> str:
+        """"the article" for a one-document corpus, else "the documents" (used in messages)."""
+        return "the article" if len(self.index.documents) == 1 else "the documents"
+
+    @property
     def refusal_message(self) -> str:
-        where = "the article" if len(self.index.documents) == 1 else "the documents"
-        return f"I couldn't find that in {where}."
+        return f"I couldn't find that in {self.corpus_name}."
 
     def validate_question(self, question: str) -> str:
         """The question without surrounding whitespace; empty or overlong ones are refused."""
         try:
             # The shared rule (qa.contract): also refuses unencodable text, NUL, invisible-only text.
-            return check_question(question, self.settings.max_message_chars)
+            return check_question(question, self.settings.max_message_chars, about=self.corpus_name)
         except ValueError as exc:
             raise InvalidInputError(str(exc)) from None
 

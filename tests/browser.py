@@ -12,8 +12,9 @@ import uvicorn
 from fastapi.responses import HTMLResponse
 from pydantic import SecretStr
 
-from qa.api.app import PipelineLoader, create_app
+from qa.api.app import create_app
 from qa.config import Settings, WidgetKey
+from qa.service.runtime import PipelineLoader
 
 WIDGET_KEY = "pk_test_widget"
 SERVER_KEY = "sk_test_server"  # for the tests' own direct API calls

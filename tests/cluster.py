@@ -202,7 +202,7 @@ def start_cluster(
         run_qa(["index", "build"], shared)
         run_qa(["db", "upgrade"], shared)
         started: list[Replica] = []
-        stack.callback(lambda: [r.stop() for r in started])
+        stack.callback(stop_all, started)
         for number in range(replicas):
             port = closed_port()
             log = root / f"replica{number}.log"
@@ -219,6 +219,11 @@ def start_cluster(
         url, nginx_log = stack.enter_context(run_nginx(root / "nginx", started))
         stack.callback(forget_redis_keys, prefix)
         yield Cluster(url, started, shared, database_url, prefix, nginx_log)
+
+
+def stop_all(replicas: list[Replica]) -> None:
+    for replica in replicas:
+        replica.stop()
 
 
 def forget_redis_keys(prefix: str) -> None:

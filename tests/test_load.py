@@ -8,6 +8,7 @@ import sqlite3
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from qa.api.app import create_app
 from qa.pipeline import QAPipeline
@@ -58,7 +59,8 @@ def test_contract_checker_catches_broken_answers() -> None:
         "message_id": "m",
     }
     assert load_chat.check_answer(good, documents) is None
-    shifted = {**good, "citations": [{**good["citations"][0], "start": 1, "end": 20}]}  # type: ignore[dict-item]
+    first_citation: dict[str, Any] = good["citations"][0]  # type: ignore[index]
+    shifted = {**good, "citations": [{**first_citation, "start": 1, "end": 20}]}
     assert "does not match" in load_chat.check_answer(shifted, documents)
     assert "markers" in load_chat.check_answer({**good, "answer": "Kim went to Russia. [2]"}, documents)
     assert load_chat.check_answer({**good, "answerable": False}, documents) == "refusal with citations"

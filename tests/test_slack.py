@@ -19,6 +19,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from qa.api.app import create_app
 from qa.config import Settings, SlackSettings
@@ -103,7 +104,9 @@ def slack() -> Iterator[SlackStandIn]:
 
 
 def with_slack(settings: Settings, slack: SlackStandIn, **options: Any) -> Settings:
-    config = SlackSettings(bot_token=TOKEN, signing_secret=SECRET, api_base_url=slack.api_url, **options)
+    config = SlackSettings(
+        bot_token=SecretStr(TOKEN), signing_secret=SecretStr(SECRET), api_base_url=slack.api_url, **options
+    )
     return settings.model_copy(update={"public_url": PUBLIC, "slack": config})
 
 
@@ -233,10 +236,9 @@ def test_mention_gets_a_threaded_answer_with_sources(
         assert found, line
         number, quote, url, label = int(found[1]), found[2], found[3], found[4]
         numbers.append(number)
-        start, end = (
-            int(v)
-            for v in re.fullmatch(rf"{PUBLIC}/v1/documents/[\w-]+#start=(\d+)&amp;end=(\d+)", url).groups()
-        )  # type: ignore[union-attr]
+        link = re.fullmatch(rf"{PUBLIC}/v1/documents/[\w-]+#start=(\d+)&amp;end=(\d+)", url)
+        assert link is not None, url
+        start, end = (int(v) for v in link.groups())
         cited = next(c for c in expected.citations if c.id == number)
         assert (start, end) == (cited.start, cited.end) and document[start:end] == cited.quote
         shown = quote.replace("&amp;", "&").removesuffix("…")
@@ -568,7 +570,8 @@ def test_slack_error_replies_are_channel_not_found(bot: Bot) -> None:
 
 
 def test_route_absent_when_not_configured(settings: Settings, small_pipeline: QAPipeline) -> None:
-    for slack in (SlackSettings(), SlackSettings(signing_secret=SECRET), SlackSettings(bot_token=TOKEN)):
+    partial = (SlackSettings(signing_secret=SecretStr(SECRET)), SlackSettings(bot_token=SecretStr(TOKEN)))
+    for slack in (SlackSettings(), *partial):
         app = create_app(settings.model_copy(update={"slack": slack}), lambda _: small_pipeline)
         with TestClient(app) as client:
             assert client.post("/slack/events", content=b"{}").status_code == 404
@@ -579,7 +582,9 @@ def test_route_absent_when_not_configured(settings: Settings, small_pipeline: QA
 def test_socket_mode_receives_events_over_a_websocket(
     settings: Settings, slack: SlackStandIn, recording: RecordingPipeline
 ) -> None:
-    config = SlackSettings(bot_token=TOKEN, app_token=slack.app_token, api_base_url=slack.api_url)
+    config = SlackSettings(
+        bot_token=SecretStr(TOKEN), app_token=SecretStr(slack.app_token), api_base_url=slack.api_url
+    )
     socket_settings = settings.model_copy(update={"public_url": PUBLIC, "slack": config})
     app = create_app(socket_settings, lambda _: recording)  # type: ignore[arg-type,return-value]
     with serve(app) as url:
@@ -636,6 +641,19 @@ def test_settings_come_from_the_documented_environment(monkeypatch: pytest.Monke
     )
     assert loaded.slack.app_token is not None and loaded.slack.api_base_url == "http://127.0.0.1:9/api/"
     assert loaded.slack.thread_follow_ups == "mention" and loaded.public_url == PUBLIC
+
+
+def test_slack_mention_turn_is_stored_and_counted(
+    settings: Settings, slack: SlackStandIn, small_pipeline: QAPipeline
+) -> None:
+    store = FakeStore()
+    with running_bot(with_slack(settings, slack), small_pipeline, slack, store) as bot:
+        ask_in_channel(bot, "C0GENERAL", "How can technical blueprints be sent?")
+        slack.wait_for(lambda: bot.posts())
+        bot.wait_idle()
+        metrics = httpx.get(f"{bot.url}/metrics").text
+    assert [question for question, _ in store.recorded] == ["How can technical blueprints be sent?"]
+    assert 'surface="slack"} 1.0' in metrics
 
 
 # -- hostile and broken input (issue 12, finding 3) -------------------------------------------

@@ -33,9 +33,9 @@ from fastapi import FastAPI, Request
 from limits import parse_many
 from redis.asyncio import Redis
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from qa.api.cors import RefusingCORSMiddleware, same_origin
 from qa.api.errors import error_response
 from qa.api.ratelimit import RateLimiter
 from qa.config import SecuritySettings, Settings
@@ -86,6 +86,11 @@ def get_principal(request: Request) -> Principal:
         return principal
     ip = request.client.host if request.client else "unknown"
     return Principal("anonymous", f"ip:{ip}", ip)
+
+
+def session_owner(key: bytes, session: str) -> str:
+    """The owner of conversations made with a public (widget or page) key in one browser session."""
+    return f"widget:{fingerprint(key)}:s:{fingerprint(session.encode(), 32)}"
 
 
 def widget_session(headers: Headers) -> tuple[str, bool]:
@@ -154,6 +159,15 @@ class AccessControlMiddleware:
             for k in security.widget_keys
         ]
         self._required = bool(self._server_keys or self._admin_keys or self._widget_keys)
+        # A page key no widget key lists is the one made up for ``/`` (qa.api.app.with_page_key):
+        # valid only on requests from this server's own pages.
+        page_key = settings.web.page_key
+        listed = {k.key.get_secret_value() for k in security.widget_keys}
+        self._own_page_key = (
+            page_key.get_secret_value().encode()
+            if page_key is not None and page_key.get_secret_value() not in listed
+            else None
+        )
         self._per_ip = parse_many(security.rate_limit_per_ip)
         self._per_key = parse_many(security.rate_limit_per_key)
         self._per_widget = parse_many(security.widget_rate_limit)
@@ -189,6 +203,22 @@ class AccessControlMiddleware:
                 principal = Principal("admin", f"admin{number}", ip, f"admin:{fingerprint(bearer)}")
             elif (number := self._match(bearer, self._server_keys)) is not None:
                 principal = Principal("server", f"key{number}", ip, f"key:{fingerprint(bearer)}")
+            elif self._own_page_key is not None and hmac.compare_digest(bearer, self._own_page_key):
+                if not same_origin(scope, headers):
+                    await self._deny(
+                        scope,
+                        receive,
+                        send,
+                        ip,
+                        403,
+                        "forbidden",
+                        "This key may be used only by this server's own pages.",
+                    )
+                    return
+                # Every visitor of / shares this key: their conversations are told apart by session.
+                session, fresh = widget_session(headers)
+                new_session = session if fresh else None
+                principal = Principal("widget", "page", ip, session_owner(bearer, session))
             elif (number := self._match(bearer, [k for k, _ in self._widget_keys])) is not None:
                 origins = self._widget_keys[number - 1][1]
                 if request_origin(scope, headers) not in origins:
@@ -206,8 +236,7 @@ class AccessControlMiddleware:
                 # the browser session, issued here when the widget has none yet.
                 session, fresh = widget_session(headers)
                 new_session = session if fresh else None
-                owner = f"widget:{fingerprint(bearer)}:s:{fingerprint(session.encode(), 32)}"
-                principal = Principal("widget", f"widget{number}", ip, owner)
+                principal = Principal("widget", f"widget{number}", ip, session_owner(bearer, session))
             else:
                 await self._deny(scope, receive, send, ip, 401, "unauthorized", "The API key is not valid.")
                 return
@@ -351,8 +380,6 @@ HTML_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
 )
-# FastAPI's interactive docs load their assets from a CDN; they get no CSP rather than a broken page.
-DOCS_PATHS = ("/docs", "/redoc")
 
 
 class SecurityHeadersMiddleware:
@@ -373,7 +400,7 @@ class SecurityHeadersMiddleware:
                 content_type = headers.get("content-type", "")
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-                if content_type.startswith("text/html") and not path.startswith(DOCS_PATHS):
+                if content_type.startswith("text/html"):
                     headers.setdefault("Content-Security-Policy", HTML_CSP)
                     headers.setdefault("X-Frame-Options", "DENY")
                     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
@@ -410,7 +437,7 @@ def install_security(
     app.add_middleware(SecurityHeadersMiddleware)
     # Outermost of the three, so preflights are answered and errors (401/429) stay readable.
     app.add_middleware(
-        CORSMiddleware,
+        RefusingCORSMiddleware,
         allow_origins=allowed_origins(security),
         allow_methods=["GET", "POST"],
         allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Last-Event-ID", SESSION_HEADER],

@@ -206,8 +206,9 @@ class SlackBot:
             await ack(text=f"Ask a question about the article, e.g. `{ASK_COMMAND} Who visited Russia?`")
             return
         await ack(text="Looking that up…")
-        owner = slack_owner(str(command.get("team_id") or ""), str(command.get("channel_id") or ""))
-        self.spawn(self._answer_command(question, owner, respond))
+        team = str(command.get("team_id") or "")
+        owner = slack_owner(team, str(command.get("channel_id") or ""))
+        self.spawn(self._answer_command(question, owner, team, respond))
 
     async def _on_feedback(
         self,
@@ -278,8 +279,8 @@ class SlackBot:
         if await self._post(where, result) and where.thread_ts:
             self._threads[(where.channel, where.thread_ts)] = True
 
-    async def _answer_command(self, question: str, owner: str, respond: Respond) -> None:
-        result = await self._ask(question, [], owner)
+    async def _answer_command(self, question: str, owner: str, team: str, respond: Respond) -> None:
+        result = await self._ask(question, [], owner, team=team)
         if isinstance(result, Answer):
             preface = f"_You asked:_ {escape(question)}"
             blocks = answer_blocks(
