@@ -20,6 +20,7 @@ from qa.api.app import create_app
 from qa.cli import app as cli_app
 from qa.config import Settings, get_settings
 from qa.pipeline import QAPipeline
+from qa.service.chat import CLI_OWNER
 from qa.storage.sql import SQLStore
 from tests.conftest import make_settings
 from tests.fake_llm import ScriptedLLM, completion, pipeline_with_llm
@@ -51,7 +52,7 @@ def client(settings: Settings, fake_embedder: FakeEmbedder) -> Iterator[TestClie
         update={"security": settings.security.model_copy(update={"max_streams": 1})}
     )
     app = create_app(limited, lambda s: QAPipeline.load(s, embedder_factory=lambda _: fake_embedder))
-    with TestClient(app) as test_client:
+    with TestClient(app, client=("127.0.0.1", 50000)) as test_client:  # loopback may read /metrics
         yield test_client
 
 
@@ -125,7 +126,7 @@ def test_cli_turn_is_stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     async def stored() -> list[str]:
         store = await SQLStore(settings.database_url).open()
         try:
-            conversation = await store.conversation(answer["conversation_id"], None)  # as an admin
+            conversation = await store.conversation(answer["conversation_id"], CLI_OWNER)  # the CLI's own
         finally:
             await store.close()
         return [m.question for m in conversation.messages]
@@ -163,4 +164,3 @@ async def test_a_follow_up_rewritten_by_the_model_is_retrieved_once_even_when_th
     answer = await pipeline.answer("And the blueprints?", history)
     assert answer.fallback_reason == "http_400"
     assert pipeline.retrievals == 1 and len(rewrite.requests) == 2
-

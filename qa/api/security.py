@@ -39,6 +39,7 @@ from qa.api.cors import RefusingCORSMiddleware, same_origin
 from qa.api.errors import error_response
 from qa.api.ratelimit import RateLimiter
 from qa.config import SecuritySettings, Settings
+from qa.service.chat import ANONYMOUS_OWNER
 from qa.storage.shared import ErrorHook
 
 PrincipalKind = Literal["anonymous", "server", "admin", "widget"]
@@ -48,7 +49,6 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # sent back in this header (see docs/security.md, "Conversation ownership").
 SESSION_HEADER = "X-QA-Session"
 _SESSION_TOKEN = re.compile(r"^[A-Za-z0-9_\-]{43}$")  # secrets.token_urlsafe(32): 256 bits
-ANONYMOUS_OWNER = "anonymous"
 
 
 def fingerprint(secret: bytes, length: int = 16) -> str:

@@ -6,7 +6,7 @@ service and the surfaces reach the concrete store through the ``Runtime``.
 Ownership: every conversation belongs to the principal that created it, named by an opaque
 ``owner`` string the surfaces derive from the caller (``key:<fingerprint>`` for a server key,
 ``widget:<fingerprint>:s:<session hash>`` for a widget key in one browser session,
-``slack:<team>:<channel>``, ``cli``, ``anonymous`` on an open service). Reading, continuing or
+``slack:<team>:<channel>``, ``anonymous`` on an open service and for the CLI). Reading, continuing or
 rating someone else's conversation is indistinguishable from an unknown id: ``NotFoundError``.
 Only ``conversation(..., owner=None)`` (an admin key) reads any conversation.
 """
