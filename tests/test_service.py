@@ -21,6 +21,7 @@ from qa.cli import app as cli_app
 from qa.config import Settings, get_settings
 from qa.pipeline import QAPipeline
 from qa.service.chat import CLI_OWNER
+from qa.service.slots import MemorySlots
 from qa.storage.sql import SQLStore
 from tests.conftest import make_settings
 from tests.fake_llm import ScriptedLLM, completion, pipeline_with_llm
@@ -84,8 +85,9 @@ def test_openai_turns_are_stored_and_counted(client: TestClient, stream: bool) -
 
 
 def test_openai_stream_takes_the_same_stream_slots(client: TestClient) -> None:
-    runtime = client.app.state.runtime  # type: ignore[attr-defined]
-    release = runtime.slots.acquire("someone-else")  # the only slot (max_streams=1) is taken
+    slots = client.app.state.runtime.slots  # type: ignore[attr-defined]
+    assert isinstance(slots, MemorySlots)
+    release = slots.take("someone-else")  # the only slot (max_streams=1) is taken
     assert release is not None
     body = {"model": "qa-article-bot", "messages": [{"role": "user", "content": QUESTION}], "stream": True}
     refused = client.post("/v1/chat/completions", json=body)
