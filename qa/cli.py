@@ -37,6 +37,8 @@ feedback_app = typer.Typer(
     help="Reader feedback on answers.", no_args_is_help=True, rich_markup_mode=HELP_STYLE
 )
 app.add_typer(feedback_app, name="feedback")
+db_app = typer.Typer(help="The conversation database (QA_DATABASE_URL).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 out = Console()
 err = Console(stderr=True)
 
@@ -297,6 +299,7 @@ def serve(
     from qa.api.server import server_options
 
     settings = get_settings()
+    _refuse_outdated_database(settings)
     uvicorn.run(
         "qa.api.app:create_app",
         factory=True,
@@ -308,6 +311,62 @@ def serve(
         timeout_graceful_shutdown=30,  # SIGTERM: in-flight answers finish, then the store closes
         **server_options(settings),  # trusted proxies, header limits, slow-client timeouts
     )
+
+
+def _refuse_outdated_database(settings: Settings) -> None:
+    """PostgreSQL: exit with one line unless the schema is current (SQLite upgrades itself).
+
+    An unreachable server is not refused here: the service starts and answers without stored
+    history until the database is back (docs/operations.md).
+    """
+    from qa.storage.factory import database_state
+    from qa.storage.sql import engine_url
+
+    with user_errors():
+        if engine_url(settings.database_url).get_backend_name() != "postgresql":
+            return
+        try:
+            state = asyncio.run(database_state(settings.database_url))
+        except QAError as exc:
+            err.print(
+                f"warning: {exc.message}; starting without stored history", highlight=False, soft_wrap=True
+            )
+            return
+    if not state.up_to_date:
+        raise fail(f"the database is not migrated ({state.describe()}): run `qa db upgrade` first")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema to this version (safe to run again)."""
+    from qa.storage.factory import upgrade_database
+    from qa.storage.sql import redacted
+
+    settings = get_settings()
+    with user_errors():
+        before, after = asyncio.run(upgrade_database(settings.database_url))
+    where = redacted(settings.database_url)
+    if before == after:
+        err.print(f"{where}: already at schema revision {after}.", highlight=False, soft_wrap=True)
+    else:
+        err.print(f"{where}: schema revision {before or 'none'} -> {after}.", highlight=False, soft_wrap=True)
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Print the database's schema revision and whether it is current; exit 1 when not."""
+    from qa.storage.factory import database_state
+    from qa.storage.sql import redacted
+
+    settings = get_settings()
+    with user_errors():
+        state = asyncio.run(database_state(settings.database_url))
+    verdict = "up to date" if state.up_to_date else "needs `qa db upgrade`"
+    out.print(
+        f"{redacted(settings.database_url)}: {state.describe()} ({verdict})", highlight=False, soft_wrap=True
+    )
+    if not state.up_to_date:
+        raise typer.Exit(code=1)
 
 
 @feedback_app.command("export")

@@ -22,6 +22,7 @@ from qa.api.security import limit_key
 from qa.api.server import server_options
 from qa.config import ObservabilitySettings, SecuritySettings, Settings
 from qa.pipeline import QAPipeline
+from qa.service.slots import MemorySlots
 from tests.conftest import make_settings
 from tests.fake_llm import ScriptedLLM, completion, number_of, pipeline_with_llm
 from tests.fakes import FakeEmbedder
@@ -96,7 +97,9 @@ def test_every_llm_call_takes_a_slot_streamed_or_not(settings: Settings) -> None
     app = create_app(configured, lambda s: pipeline_with_llm(s, embedder, llm))
     completions = {"messages": [{"role": "user", "content": QUESTION["message"]}]}
     with TestClient(app) as client:
-        release = runtime_of(app).slots.acquire("someone else")  # every model slot is taken
+        slots = runtime_of(app).slots
+        assert isinstance(slots, MemorySlots)
+        release = slots.take("someone else")  # every model slot is taken
         assert release is not None
         calls = [
             client.post("/v1/chat", json=QUESTION),
@@ -115,7 +118,9 @@ def test_every_llm_call_takes_a_slot_streamed_or_not(settings: Settings) -> None
 def test_extractive_answers_without_a_stream_need_no_slot(tmp_path: Path) -> None:
     _, app = built(tmp_path, security=SecuritySettings(max_streams=1))
     with TestClient(app) as client:
-        release = runtime_of(app).slots.acquire("someone else")
+        slots = runtime_of(app).slots
+        assert isinstance(slots, MemorySlots)
+        release = slots.take("someone else")
         assert client.post("/v1/chat", json=QUESTION).status_code == 200
         assert client.post("/v1/chat", json={**QUESTION, "stream": True}).status_code == 429
         assert release is not None

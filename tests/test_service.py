@@ -21,7 +21,8 @@ from qa.cli import app as cli_app
 from qa.config import Settings, get_settings
 from qa.pipeline import QAPipeline
 from qa.service.chat import CLI_OWNER
-from qa.storage.sqlite import SQLiteStore
+from qa.service.slots import MemorySlots
+from qa.storage.sql import SQLStore
 from tests.conftest import make_settings
 from tests.fake_llm import ScriptedLLM, completion, pipeline_with_llm
 from tests.fakes import FakeEmbedder
@@ -84,8 +85,9 @@ def test_openai_turns_are_stored_and_counted(client: TestClient, stream: bool) -
 
 
 def test_openai_stream_takes_the_same_stream_slots(client: TestClient) -> None:
-    runtime = client.app.state.runtime  # type: ignore[attr-defined]
-    release = runtime.slots.acquire("someone-else")  # the only slot (max_streams=1) is taken
+    slots = client.app.state.runtime.slots  # type: ignore[attr-defined]
+    assert isinstance(slots, MemorySlots)
+    release = slots.take("someone-else")  # the only slot (max_streams=1) is taken
     assert release is not None
     body = {"model": "qa-article-bot", "messages": [{"role": "user", "content": QUESTION}], "stream": True}
     refused = client.post("/v1/chat/completions", json=body)
@@ -124,7 +126,7 @@ def test_cli_turn_is_stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     answer = httpx.Response(200, content=result.stdout).json()
 
     async def stored() -> list[str]:
-        store = await SQLiteStore(settings.database_url).open()
+        store = await SQLStore(settings.database_url).open()
         try:
             conversation = await store.conversation(answer["conversation_id"], CLI_OWNER)  # the CLI's own
         finally:

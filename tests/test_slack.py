@@ -27,7 +27,7 @@ from qa.contract import Answer, Turn
 from qa.errors import NotFoundError
 from qa.pipeline import QAPipeline
 from qa.slack.blocks import escape
-from qa.storage.sqlite import UnavailableStore
+from qa.storage.factory import UnavailableStore
 from tests.conftest import make_settings
 from tests.fakes import FakeEmbedder
 from tests.live import serve

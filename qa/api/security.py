@@ -5,6 +5,8 @@
   When no key of either kind is configured the API is open (development).
 * Rate limits with the ``limits`` library: per server key, per widget key and client IP (lower),
   and per client IP for everything not made with a server key. 429 carries ``Retry-After``.
+  With ``QA_REDIS_URL`` the counters live in Redis, shared by every replica; when Redis is
+  unreachable each replica falls back to its own counters (fail open to per-replica limits).
 * Request bodies are capped (413) before the app reads them; concurrent SSE answers are capped
   per process and per client (429).
 * Security headers on every response; CORS (Starlette's middleware) admits exactly the origins of
@@ -22,24 +24,23 @@ import asyncio
 import hashlib
 import hmac
 import ipaddress
-import math
 import re
 import secrets
-import time
 from dataclasses import dataclass
 from typing import Literal
 
 from fastapi import FastAPI, Request
-from limits import RateLimitItem, parse_many
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
+from limits import parse_many
+from redis.asyncio import Redis
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qa.api.cors import RefusingCORSMiddleware, same_origin
 from qa.api.errors import error_response
+from qa.api.ratelimit import RateLimiter
 from qa.config import SecuritySettings, Settings
 from qa.service.chat import ANONYMOUS_OWNER
+from qa.storage.shared import ErrorHook
 
 PrincipalKind = Literal["anonymous", "server", "admin", "widget"]
 PROTECTED_PREFIX = "/v1"
@@ -139,25 +140,16 @@ def request_origin(scope: Scope, headers: Headers) -> str:
     return ""
 
 
-class RateLimiter:
-    """Moving-window limits in process memory (``limits``); one instance per app."""
-
-    def __init__(self) -> None:
-        self._strategy = MovingWindowRateLimiter(MemoryStorage())
-
-    def hit(self, items: list[RateLimitItem], *identifiers: str) -> int | None:
-        """Count one request; seconds until the caller may retry when over a limit, else None."""
-        for item in items:
-            if not self._strategy.hit(item, *identifiers):
-                reset, _ = self._strategy.get_window_stats(item, *identifiers)
-                return max(1, math.ceil(reset - time.time()))
-        return None
-
-
 class AccessControlMiddleware:
     """API keys, widget origins and rate limits for every ``/v1`` request."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: Settings,
+        redis: Redis | None = None,
+        on_redis_error: ErrorHook | None = None,
+    ) -> None:
         self.app = app
         security = settings.security
         self._server_keys = [k.get_secret_value().encode() for k in settings.api_keys]
@@ -179,7 +171,7 @@ class AccessControlMiddleware:
         self._per_ip = parse_many(security.rate_limit_per_ip)
         self._per_key = parse_many(security.rate_limit_per_key)
         self._per_widget = parse_many(security.widget_rate_limit)
-        self.limiter = RateLimiter()
+        self.limiter = RateLimiter(redis, settings.redis_key_prefix, on_redis_error)
 
     @staticmethod
     def _match(token: bytes, keys: list[bytes]) -> int | None:
@@ -261,11 +253,13 @@ class AccessControlMiddleware:
             return
 
         if principal.kind in ("server", "admin"):
-            retry = self.limiter.hit(self._per_key, principal.id)
+            retry = await self.limiter.hit(self._per_key, principal.id)
         elif principal.kind == "widget":
-            retry = self.limiter.hit(self._per_widget, principal.id, ip) or self.limiter.hit(self._per_ip, ip)
+            retry = await self.limiter.hit(self._per_widget, principal.id, ip) or await self.limiter.hit(
+                self._per_ip, ip
+            )
         else:
-            retry = self.limiter.hit(self._per_ip, ip)
+            retry = await self.limiter.hit(self._per_ip, ip)
         if retry is not None:
             await _limited(scope, receive, send, retry)
             return
@@ -286,7 +280,7 @@ class AccessControlMiddleware:
         self, scope: Scope, receive: Receive, send: Send, ip: str, status: int, code: str, message: str
     ) -> None:
         # Failed attempts count against the IP, so guessing keys is rate limited too.
-        retry = self.limiter.hit(self._per_ip, ip)
+        retry = await self.limiter.hit(self._per_ip, ip)
         if retry is not None:
             await _limited(scope, receive, send, retry)
             return
@@ -428,8 +422,10 @@ def allowed_origins(security: SecuritySettings) -> list[str]:
     return sorted(origins)
 
 
-def install_security(app: FastAPI, settings: Settings) -> None:
-    """Register the middleware, innermost first."""
+def install_security(
+    app: FastAPI, settings: Settings, redis: Redis | None = None, on_redis_error: ErrorHook | None = None
+) -> None:
+    """Register the middleware, innermost first. ``redis``: shared rate limits (``QA_REDIS_URL``)."""
     security = settings.security
     app.add_middleware(
         BodyLimitMiddleware,
@@ -437,7 +433,7 @@ def install_security(app: FastAPI, settings: Settings) -> None:
         timeout_s=security.body_timeout_s,
         max_head_bytes=security.max_header_bytes,
     )
-    app.add_middleware(AccessControlMiddleware, settings=settings)
+    app.add_middleware(AccessControlMiddleware, settings=settings, redis=redis, on_redis_error=on_redis_error)
     app.add_middleware(SecurityHeadersMiddleware)
     # Outermost of the three, so preflights are answered and errors (401/429) stay readable.
     app.add_middleware(

@@ -15,7 +15,7 @@ threads) set ``create_conversation``.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 
@@ -25,8 +25,8 @@ from qa.contract import Answer, Turn
 from qa.errors import BusyError, NotFoundError, StorageError
 from qa.pipeline import QAPipeline
 from qa.service.metrics import Metrics, log_answer
-from qa.service.slots import StreamSlots
-from qa.storage.sqlite import Store
+from qa.service.slots import Release, StreamSlots
+from qa.storage.factory import Store
 
 log = logging.getLogger("qa.service")
 
@@ -55,10 +55,10 @@ class ChatTurn:
 
 @dataclass(frozen=True, slots=True)
 class AnswerStream:
-    """Events of one streamed answer. ``release`` frees its slot; call it however the stream ends."""
+    """Events of one streamed answer. ``release`` frees its slot; await it however the stream ends."""
 
     events: AsyncGenerator[StreamEvent, None]
-    release: Callable[[], None]
+    release: Release
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +93,7 @@ class ChatService:
 
     async def answer(self, turn: ChatTurn) -> Answer:
         question = self.pipeline.validate_question(turn.message)
-        release = self._acquire(turn) if self.holds_model else None
+        release = await self._acquire(turn) if self.holds_model else None
         try:
             context = await self._context(turn)
             answer = await self.pipeline.answer(question, context.history, turn.conversation_id)
@@ -101,7 +101,7 @@ class ChatService:
             return answer
         finally:
             if release is not None:
-                release()
+                await release()
 
     async def stream(self, turn: ChatTurn, *, incremental: bool = True) -> AnswerStream:
         """Validate, check ownership and take a model slot now (errors before any byte is sent),
@@ -112,11 +112,11 @@ class ChatService:
         """
         question = self.pipeline.validate_question(turn.message)
         context = await self._context(turn)
-        release = self._acquire(turn)
+        release = await self._acquire(turn)
         return AnswerStream(self._events(question, turn, context, incremental), release)
 
-    def _acquire(self, turn: ChatTurn) -> Callable[[], None]:
-        release = self._slots.acquire(turn.client)
+    async def _acquire(self, turn: ChatTurn) -> Release:
+        release = await self._slots.acquire(turn.client)
         if release is None:
             raise BusyError("Too many answers are being composed at once; retry shortly.")
         return release

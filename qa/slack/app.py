@@ -21,7 +21,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from qa.config import Settings, SlackSettings
 from qa.slack.bot import SlackBot
-from qa.slack.dedupe import Deduper, MemoryDeduper, request_fingerprint
+from qa.slack.dedupe import REPLAY_WINDOW_S, Deduper, MemoryDeduper, request_fingerprint
+from qa.storage.shared import make_dedupe
 
 log = logging.getLogger("qa.slack")
 
@@ -72,7 +73,7 @@ def events_router(bot: SlackBot, signing_secret: str, deduper: Deduper | None = 
     verifier = SignatureVerifier(signing_secret)
     handler = AsyncSlackRequestHandler(bot.app)
     router = APIRouter(tags=["slack"])
-    seen = deduper or MemoryDeduper()
+    seen = deduper or MemoryDeduper(REPLAY_WINDOW_S)
 
     @router.post(EVENTS_PATH, include_in_schema=False)
     async def slack_events(request: Request) -> Response:
@@ -108,7 +109,10 @@ def install(app: FastAPI, settings: Settings) -> SlackBot:
     bot = SlackBot(settings, app.state.runtime, web_client(slack))
     app.state.slack_bot = bot
     if slack.signing_secret is not None:
-        app.include_router(events_router(bot, slack.signing_secret.get_secret_value()))
+        runtime = app.state.runtime
+        # Replays are refused across replicas too when they share Redis.
+        replays = make_dedupe(runtime.redis, settings, REPLAY_WINDOW_S, runtime.redis_error)
+        app.include_router(events_router(bot, slack.signing_secret.get_secret_value(), replays))
         log.info("Slack events accepted at POST %s", EVENTS_PATH)
     _wrap_lifespan(app, bot, slack)
     return bot

@@ -38,6 +38,7 @@ from qa.slack.blocks import (
 from qa.slack.history import Message, bot_took_part, plain_text, slack_ts, turns_from_messages
 from qa.slack.webapi import describe, history_messages
 from qa.storage.protocols import Rating
+from qa.storage.shared import make_dedupe
 
 log = logging.getLogger("qa.slack")
 
@@ -97,8 +98,9 @@ class SlackBot:
         self.client = client
         public_url = settings.public_url or f"http://{settings.host}:{settings.port}"
         self._public_url = public_url
-        # Slack redelivers an event when we are slow or fail; each event and message is answered once.
-        self._seen: TTLCache[str, bool] = TTLCache(maxsize=50_000, ttl=6 * 3600)
+        # Slack redelivers an event when we are slow or fail, possibly to another replica: each
+        # event and message is answered once (in Redis when QA_REDIS_URL is set, see qa.storage.shared).
+        self._dedupe = make_dedupe(runtime.redis, settings, 6 * 3600, runtime.redis_error)
         # Threads we answered in (True) or checked and found we are not part of (False).
         self._threads: TTLCache[tuple[str, str], bool] = TTLCache(maxsize=50_000, ttl=7 * 24 * 3600)
         # Recent private answers, so "Share in channel" posts exactly what the asker saw.
@@ -145,12 +147,9 @@ class SlackBot:
         for task in pending:
             task.cancel()
 
-    def first_time(self, key: str) -> bool:
-        """True the first time ``key`` is seen (check-and-set without an await in between)."""
-        if key in self._seen:
-            return False
-        self._seen[key] = True
-        return True
+    async def first_time(self, key: str) -> bool:
+        """True the first time ``key`` is seen, by this replica or any other sharing Redis."""
+        return await self._dedupe.first_time(key)
 
     # -- middleware and listeners (each returns within Slack's 3 seconds) ---------------------
 
@@ -158,7 +157,7 @@ class SlackBot:
         self, body: dict[str, Any], next: Callable[[], Awaitable[BoltResponse]]
     ) -> BoltResponse | None:
         event_id = body.get("event_id")
-        if isinstance(event_id, str) and not self.first_time(f"event:{event_id}"):
+        if isinstance(event_id, str) and not await self.first_time(f"event:{event_id}"):
             log.info("ignoring a redelivery of Slack event %s", event_id)
             return BoltResponse(status=200, body="")
         return await next()
@@ -172,7 +171,7 @@ class SlackBot:
             ts=str(event["ts"]),
             thread_ts=str(event.get("thread_ts") or event["ts"]),
         )
-        if not self.first_time(f"message:{where.channel}:{where.ts}"):
+        if not await self.first_time(f"message:{where.channel}:{where.ts}"):
             return
         prior = where.thread_ts if event.get("thread_ts") else None
         self.spawn(self._converse(where, str(event.get("text") or ""), Identity.of(context), prior))
@@ -188,7 +187,7 @@ class SlackBot:
         thread_ts = event.get("thread_ts")
         where = Where(str(context.get("team_id") or ""), channel, ts, str(thread_ts) if thread_ts else None)
         if event.get("channel_type") == "im":
-            if self.first_time(f"message:{channel}:{ts}"):
+            if await self.first_time(f"message:{channel}:{ts}"):
                 self.spawn(self._converse(where, text, me, where.thread_ts))
             return
         if not thread_ts or thread_ts == ts or (me.user_id and f"<@{me.user_id}>" in text):
@@ -259,7 +258,7 @@ class SlackBot:
         if messages is not None:
             self._threads[key] = bot_took_part(messages, me.user_id, me.bot_id)
         # Thread unreadable (e.g. rate limited): answer, without history, only where we know we are.
-        if not self._threads.get(key) or not self.first_time(f"message:{where.channel}:{where.ts}"):
+        if not self._threads.get(key) or not await self.first_time(f"message:{where.channel}:{where.ts}"):
             return
         await self._react("add", where)
         try:

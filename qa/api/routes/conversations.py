@@ -10,7 +10,7 @@ from qa.api.deps import StoreDep
 from qa.api.schemas import ErrorResponse
 from qa.api.security import get_principal
 from qa.contract import ID_PATTERN, MAX_ID_CHARS
-from qa.storage.sqlite import Conversation
+from qa.storage.records import Conversation
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 
