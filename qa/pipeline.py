@@ -95,6 +95,13 @@ class QAPipeline:
     def index(self) -> SearchIndex:
         return self.retriever.index
 
+    def with_index(self, index: SearchIndex) -> QAPipeline:
+        """The same pipeline (settings, model, attached LLM) over another index, for reloads."""
+        fresh = QAPipeline(self.settings, self.retriever.embedder, index)
+        if self.llm is not None:
+            fresh.attach_llm(self.llm.generator, self.llm.prompts)
+        return fresh
+
     @property
     def refusal_message(self) -> str:
         where = "the article" if len(self.index.documents) == 1 else "the documents"

@@ -36,6 +36,7 @@ from qa.config import SecuritySettings, Settings
 PrincipalKind = Literal["anonymous", "server", "widget"]
 PROTECTED_PREFIX = "/v1"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+UPLOAD_PATH = "/v1/documents"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +102,9 @@ class AccessControlMiddleware:
         self.app = app
         security = settings.security
         self._server_keys = [k.get_secret_value().encode() for k in settings.api_keys]
+        # Admin keys (document uploads) pass here like server keys; the routes that need an
+        # admin check the key again (``qa.api.routes.documents``).
+        self._admin_keys = [k.get_secret_value().encode() for k in settings.admin_keys]
         self._widget_keys = [
             (k.key.get_secret_value().encode(), frozenset(normalise_origin(o) for o in k.origins))
             for k in security.widget_keys
@@ -136,6 +140,8 @@ class AccessControlMiddleware:
         elif bearer is not None:
             if (number := self._match(bearer, self._server_keys)) is not None:
                 principal = Principal("server", f"key{number}", ip)
+            elif (number := self._match(bearer, self._admin_keys)) is not None:
+                principal = Principal("server", f"admin{number}", ip)
             elif (number := self._match(bearer, [k for k, _ in self._widget_keys])) is not None:
                 origins = self._widget_keys[number - 1][1]
                 if request_origin(scope, headers) not in origins:
@@ -200,17 +206,21 @@ async def _limited(scope: Scope, receive: Receive, send: Send, retry_after: int)
 class BodyLimitMiddleware:
     """Answers 413 for bodies over ``max_bytes``, declared or streamed, before the app reads them."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, upload_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Document uploads (POST /v1/documents) may be larger: the file plus multipart framing.
+        self.upload_bytes = (upload_bytes or max_bytes) + 64 * 1024
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
             await self.app(scope, receive, send)
             return
+        upload = scope["method"] == "POST" and scope["path"].rstrip("/") == UPLOAD_PATH
+        limit = self.upload_bytes if upload else self.max_bytes
         declared = Headers(scope=scope).get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._too_large(scope, receive, send)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await self._too_large(scope, receive, send, limit)
             return
         # Bodies are small (JSON questions), so read it whole, bounded, and replay it to the app.
         chunks: list[bytes] = []
@@ -221,8 +231,8 @@ class BodyLimitMiddleware:
                 return  # the client left before sending its body: nobody to answer
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
-                await self._too_large(scope, receive, send)
+            if size > limit:
+                await self._too_large(scope, receive, send, limit)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -238,9 +248,9 @@ class BodyLimitMiddleware:
 
         await self.app(scope, replay, send)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         response = error_response(
-            413, "payload_too_large", f"The request body is larger than {self.max_bytes} bytes."
+            413, "payload_too_large", f"The request body is larger than {limit} bytes."
         )
         response.headers["Connection"] = "close"
         await response(scope, receive, send)
@@ -298,7 +308,9 @@ def allowed_origins(security: SecuritySettings) -> list[str]:
 def install_security(app: FastAPI, settings: Settings) -> None:
     """Register the middleware, innermost first."""
     security = settings.security
-    app.add_middleware(BodyLimitMiddleware, max_bytes=security.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=security.max_body_bytes, upload_bytes=settings.max_upload_bytes
+    )
     app.add_middleware(AccessControlMiddleware, settings=settings)
     app.add_middleware(SecurityHeadersMiddleware)
     # Outermost of the three, so preflights are answered and errors (401/429) stay readable.

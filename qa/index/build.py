@@ -18,8 +18,16 @@ from qa.corpus.documents import Document, OnSkip, corpus_checksums, load_corpus
 from qa.embedding.base import Embedder, Vectors
 from qa.errors import IndexMissingError, NotReadyError
 from qa.index.lexical import LexicalIndex
-from qa.index.load import VECTOR_SETS, SearchIndex, load_index
-from qa.index.manifest import Counts, Manifest, read_manifest, settings_fingerprint, staleness
+from qa.index.backend import VECTOR_SETS
+from qa.index.load import SearchIndex, load_index
+from qa.index.manifest import (
+    Counts,
+    Manifest,
+    current_path,
+    read_manifest,
+    settings_fingerprint,
+    staleness,
+)
 from qa.index.storage import publish_build
 from qa.index.vectors import build_vector_index, choose_params
 
@@ -89,15 +97,9 @@ class _Reuse:
         if len(sentence_ids) != sentences or len(chunk_ids) != chunks:
             return None
         return {
-            name: _reconstruct(self._index.vectors(name), chunk_ids if name == "chunks" else sentence_ids)
+            name: self._index.search.vectors(name, chunk_ids if name == "chunks" else sentence_ids)
             for name in VECTOR_SETS
         }
-
-
-def _reconstruct(index: faiss.Index, ids: list[int]) -> Vectors:
-    if not ids:
-        return np.zeros((0, index.d), dtype=np.float32)
-    return np.asarray(index.reconstruct_batch(np.asarray(ids, dtype=np.int64)), dtype=np.float32)
 
 
 def _positions_by_doc(doc_ids: list[str]) -> dict[str, list[int]]:
@@ -228,7 +230,19 @@ def ensure_index(settings: Settings, embedder: Embedder, progress: Progress | No
     """Load the index, first (re)building it when it is missing or stale and auto-build is on.
 
     A corrupt index is refused rather than silently replaced: someone should look at why.
+    With Milvus (``QA_INDEX__BACKEND=milvus``) the collections are built from the corpus only
+    when they do not exist yet: afterwards they, not a local directory, hold the documents.
     """
+    if settings.index.backend == "milvus":
+        from qa.index.milvus import MilvusIndex
+        from qa.index.milvus_search import build_milvus, load_milvus_index
+
+        milvus = MilvusIndex(settings, embedder.dimension)
+        if not milvus.exists():
+            if not settings.index.auto_build:
+                raise IndexMissingError(f"No index in Milvus at {settings.milvus.uri}; run `qa index build`.")
+            build_milvus(settings, embedder, progress)
+        return load_milvus_index(settings, embedder.dimension, milvus)
     try:
         reason = staleness(settings)
     except IndexMissingError:
@@ -241,4 +255,33 @@ def ensure_index(settings: Settings, embedder: Embedder, progress: Progress | No
                 f"The index in {settings.index_dir} is stale ({reason}); run `qa index build`."
             )
         build_index(settings, embedder, progress, reuse=True)
+    return load_index(settings.index_dir, settings.index)
+
+
+def current_generation(settings: Settings) -> str | None:
+    """The name of what a fresh load would serve now (compare with ``SearchIndex.generation``).
+
+    FAISS: the build ``current`` points at; Milvus: the documents' fingerprint. None when there
+    is nothing to load (yet).
+    """
+    if settings.index.backend == "milvus":
+        from qa.index.milvus import MilvusIndex
+
+        milvus = MilvusIndex(settings)
+        try:
+            return milvus.fingerprint()
+        finally:
+            milvus.close()
+    try:
+        return current_path(settings.index_dir).name
+    except NotReadyError:
+        return None
+
+
+def load_current(settings: Settings, dimension: int) -> SearchIndex:
+    """Load what is current in the configured backend, building nothing."""
+    if settings.index.backend == "milvus":
+        from qa.index.milvus_search import load_milvus_index
+
+        return load_milvus_index(settings, dimension)
     return load_index(settings.index_dir, settings.index)
