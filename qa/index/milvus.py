@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -35,7 +36,12 @@ from qa.embedding.base import Embedder, Vectors
 from qa.errors import IndexMissingError, NotReadyError
 from qa.index.lexical import tokenize
 
-PART_CHARS = 15_000  # UTF-8 needs at most 4 bytes a character: 60 kB < the 64 KiB VARCHAR limit
+# gRPC keepalive pings off: pymilvus pings every 10 s by default, which Milvus Lite's server
+# answers after a few idle minutes with GOAWAY "too_many_pings", killing the shared connection
+# (seen here). Calls carry their own timeouts instead.
+GRPC_OPTIONS = {"grpc.keepalive_time_ms": 2**31 - 1, "grpc.keepalive_permit_without_calls": 0}
+PART_CHARS = 15_000
+_ITERATOR_LOG = "pymilvus.client.iterator.query_iterator"  # UTF-8 needs at most 4 bytes a character: 60 kB < the 64 KiB VARCHAR limit
 MAX_KEY = 1024
 INSERT_BATCH = 256
 _DUMMY_DIM = 2  # Milvus wants a vector field in every collection, even the documents one
@@ -79,6 +85,10 @@ class MilvusIndex:
     def __init__(self, settings: Settings, dimension: int | None = None) -> None:
         from pymilvus import MilvusClient
 
+        # Milvus Lite's server hands query iterators no MVCC timestamp; pymilvus then warns on
+        # every iterator and uses its own clock, which is what we want anyway. (Set after the
+        # import: pymilvus configures its loggers when imported.)
+        logging.getLogger(_ITERATOR_LOG).setLevel(logging.ERROR)
         self.settings = settings
         milvus = settings.milvus
         prefix = milvus.collection_prefix
@@ -87,7 +97,9 @@ class MilvusIndex:
         self.chunks = f"{prefix}_chunks"
         token = milvus.token.get_secret_value() if milvus.token else ""
         try:
-            self.client = MilvusClient(uri=milvus.uri, token=token, timeout=milvus.timeout_s)
+            self.client = MilvusClient(
+                uri=milvus.uri, token=token, timeout=milvus.timeout_s, grpc_options=GRPC_OPTIONS
+            )
         except Exception as exc:  # pymilvus raises its own untyped connection errors
             raise MilvusUnavailableError(f"Cannot reach Milvus at {milvus.uri}: {_short(exc)}") from exc
         self.dimension = dimension

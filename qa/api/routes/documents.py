@@ -8,6 +8,8 @@ seconds, and a job queue would need shared job state (which replica holds job 7?
 from __future__ import annotations
 
 import hmac
+import logging
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, File, Request, UploadFile
@@ -20,6 +22,7 @@ from qa.index.uploads import UploadResult, add_upload, remove_upload
 from qa.pipeline import QAPipeline
 from qa.service.runtime import Runtime
 
+log = logging.getLogger("qa.api")
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 
 _ERRORS: dict[int | str, dict[str, object]] = {
@@ -30,6 +33,28 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 class AdminKeyError(QAError):
     code = "forbidden"
     status_code = 403
+
+
+class IngestionFailedError(QAError):
+    code = "ingestion_failed"
+    status_code = 500
+
+
+async def _apply(runtime: Runtime, change: Callable[[QAPipeline], UploadResult]) -> DocumentChange:
+    try:
+        result = await runtime.change_documents(change)
+    except QAError:
+        raise
+    except Exception:
+        # Unexpected (a model or storage fault): the previous index is still the one answering.
+        log.exception("document change failed")
+        raise IngestionFailedError(
+            "The document could not be indexed; the previous documents are still answering."
+        ) from None
+    documents = len(runtime.require_pipeline().index.documents)
+    return DocumentChange(
+        doc_id=result.doc_id, status=result.status, sentences=result.sentences, documents=documents
+    )
 
 
 def _require_admin(request: Request, runtime: RuntimeDep) -> None:
@@ -79,8 +104,7 @@ async def upload_document(
     def change(pipeline: QAPipeline) -> UploadResult:
         return add_upload(runtime.settings, pipeline.retriever.embedder, name, data)
 
-    result = await runtime.change_documents(change)
-    return _change(runtime, result)
+    return await _apply(runtime, change)
 
 
 @router.delete("/{doc_id}", response_model=DocumentChange, responses=_ERRORS)
@@ -91,12 +115,4 @@ async def delete_document(doc_id: str, request: Request, runtime: RuntimeDep) ->
     def change(pipeline: QAPipeline) -> UploadResult:
         return remove_upload(runtime.settings, pipeline.retriever.embedder, doc_id)
 
-    result = await runtime.change_documents(change)
-    return _change(runtime, result)
-
-
-def _change(runtime: Runtime, result: UploadResult) -> DocumentChange:
-    documents = len(runtime.require_pipeline().index.documents)
-    return DocumentChange(
-        doc_id=result.doc_id, status=result.status, sentences=result.sentences, documents=documents
-    )
+    return await _apply(runtime, change)
