@@ -92,16 +92,33 @@ def _report_skip(name: str, reason: str) -> None:
 
 @index_app.command("build")
 def index_build() -> None:
-    """Rebuild the index from the corpus directory (QA_CORPUS_DIR); bad files are skipped."""
-    from qa.embedding.factory import make_embedder
+    """Rebuild the index from the corpus directory (QA_CORPUS_DIR); bad files are skipped.
+
+    With QA_INDEX__BACKEND=milvus, fill Milvus instead: new or changed documents are embedded and
+    stored; documents already there (e.g. uploaded over HTTP) stay.
+    """
+    from qa.embedding.factory import make_build_embedder
     from qa.index import build_index, read_manifest
 
     settings = get_settings()
     with user_errors():
-        embedder = make_embedder(settings)
+        embedder = make_build_embedder(settings)
 
         def skip(path: Path, reason: str) -> None:
             _report_skip(path.name, reason)
+
+        if settings.index.backend == "milvus":
+            from qa.index.milvus_search import build_milvus
+
+            with progress_bar() as report:
+                done = build_milvus(settings, embedder, report, on_skip=skip)
+            err.print(
+                f"Milvus at {settings.milvus.uri} ({settings.milvus.collection_prefix}_*): "
+                f"{done['documents']} documents, {done['written']} written ({done['embedded']} embedded), "
+                f"{done['unchanged']} unchanged.",
+                highlight=False,
+            )
+            return
 
         with progress_bar() as report:
             path = build_index(settings, embedder, report, on_skip=skip)
@@ -138,12 +155,12 @@ def index_add(
     paths: Annotated[list[Path], typer.Argument(help="Files or directories (.txt .md .html .htm .pdf).")],
 ) -> None:
     """Add or replace documents: files are copied into the corpus, unchanged ones not re-embedded."""
-    from qa.embedding.factory import make_embedder
+    from qa.embedding.factory import make_build_embedder
     from qa.index.ingest import add_documents
 
     settings = get_settings()
     with user_errors():
-        embedder = make_embedder(settings)
+        embedder = make_build_embedder(settings)
         with progress_bar() as bar:
             report = add_documents(settings, embedder, paths, bar or _quiet, on_skip=_report_skip)
     err.print(_ingest_summary(report), highlight=False, soft_wrap=True)
@@ -154,12 +171,12 @@ def index_remove(
     doc_id: Annotated[str, typer.Argument(help="The document id (its file name stem).")],
 ) -> None:
     """Remove a document from the corpus and the index."""
-    from qa.embedding.factory import make_embedder
+    from qa.embedding.factory import make_build_embedder
     from qa.index.ingest import remove_document
 
     settings = get_settings()
     with user_errors():
-        embedder = make_embedder(settings)
+        embedder = make_build_embedder(settings)
         with progress_bar() as bar:
             report = remove_document(settings, embedder, doc_id, bar or _quiet, on_skip=_report_skip)
     err.print(_ingest_summary(report), highlight=False, soft_wrap=True)

@@ -249,9 +249,7 @@ class BodyLimitMiddleware:
         await self.app(scope, replay, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        response = error_response(
-            413, "payload_too_large", f"The request body is larger than {limit} bytes."
-        )
+        response = error_response(413, "payload_too_large", f"The request body is larger than {limit} bytes.")
         response.headers["Connection"] = "close"
         await response(scope, receive, send)
 

@@ -38,22 +38,6 @@ def _no_progress(stage: str, done: int, total: int) -> None:
     return None
 
 
-def _embed_in_batches(
-    embedder: Embedder, texts: list[str], batch: int, stage: str, progress: Progress
-) -> Vectors:
-    parts: list[Vectors] = []
-    # Several model batches per call: the embedder sorts a call's texts by length, so padding
-    # costs less, and the progress bar still moves often.
-    step = batch * 8
-    progress(stage, 0, len(texts))
-    for first in range(0, len(texts), step):
-        parts.append(embedder.embed(texts[first : first + step]))
-        progress(stage, min(first + step, len(texts)), len(texts))
-    if not parts:
-        return np.zeros((0, embedder.dimension), dtype=np.float32)
-    return np.vstack(parts)
-
-
 class _Reuse:
     """Vectors of the current build, looked up by document content, for incremental builds.
 
@@ -118,41 +102,55 @@ def _vectors_with_reuse(
     reuse: _Reuse,
     progress: Progress,
 ) -> tuple[dict[str, Vectors], int]:
-    """Every vector set, copied for unchanged documents; also returns how many were reused."""
-    texts = {
-        "sentences": [s.text for s in sentences],
-        "contexts": context_texts(sentences),
-        "chunks": [c.text for c in chunks],
-    }
-    stages = {
-        "sentences": "Embedding sentences",
-        "contexts": "Embedding sentences in context",
-        "chunks": "Embedding chunks",
-    }
+    """Every vector set, copied for unchanged documents; also returns how many were reused.
+
+    Documents to embed are streamed: their texts are gathered a few documents at a time into
+    one large embedding call (every core busy, batches sorted by length) and the progress
+    callback hears after each document, so memory for texts stays bounded by one such group.
+    """
     rows_by_doc = {
         "sentences": _positions_by_doc([s.doc_id for s in sentences]),
         "chunks": _positions_by_doc([c.doc_id for c in chunks]),
     }
     rows_by_doc["contexts"] = rows_by_doc["sentences"]
-    vectors = {name: np.zeros((len(texts[name]), embedder.dimension), dtype=np.float32) for name in texts}
-    missing: dict[str, list[int]] = {name: [] for name in texts}
+    sizes = {"sentences": len(sentences), "contexts": len(sentences), "chunks": len(chunks)}
+    vectors = {name: np.zeros((size, embedder.dimension), dtype=np.float32) for name, size in sizes.items()}
+    to_embed: list[Document] = []
     reused = 0
     for document in documents:
-        rows = {name: rows_by_doc[name].get(document.doc_id, []) for name in texts}
+        rows = {name: rows_by_doc[name].get(document.doc_id, []) for name in sizes}
         found = reuse.vectors(document, len(rows["sentences"]), len(rows["chunks"]))
         if found is None:
-            for name in texts:
-                missing[name] += rows[name]
+            to_embed.append(document)
             continue
         reused += 1
-        for name in texts:
+        for name in sizes:
             vectors[name][rows[name]] = found[name]
-    batch = settings.embedding.batch_size
-    for name, positions in missing.items():
-        if positions:
-            vectors[name][positions] = _embed_in_batches(
-                embedder, [texts[name][i] for i in positions], batch, stages[name], progress
-            )
+
+    step = settings.embedding.batch_size * 16
+    pending: list[tuple[str, int, str]] = []  # (vector set, row, text)
+
+    def flush() -> None:
+        if pending:
+            embedded = embedder.embed([text for _, _, text in pending])
+            for (name, row, _), vector in zip(pending, embedded, strict=True):
+                vectors[name][row] = vector
+            pending.clear()
+
+    progress("Embedding documents", 0, len(to_embed))
+    for done, document in enumerate(to_embed, start=1):
+        sentence_rows = rows_by_doc["sentences"].get(document.doc_id, [])
+        own = [sentences[i] for i in sentence_rows]
+        for row, sentence, context in zip(sentence_rows, own, context_texts(own), strict=True):
+            pending.append(("sentences", row, sentence.text))
+            pending.append(("contexts", row, context))
+        pending.extend(
+            ("chunks", row, chunks[row].text) for row in rows_by_doc["chunks"].get(document.doc_id, [])
+        )
+        if len(pending) >= step:
+            flush()
+        progress("Embedding documents", done, len(to_embed))
+    flush()
     return vectors, reused
 
 

@@ -193,25 +193,33 @@ class MilvusIndex:
             return {}
         return {doc_id: sha for doc_id, (sha, _) in self._complete_documents(payload=False).items()}
 
-    def add_document(self, document: Document, embedder: Embedder) -> int:
-        """Embed and store one document (replacing any same-id one); returns its sentence count."""
+    def add_document(
+        self, document: Document, embedder: Embedder, vectors: dict[str, Vectors] | None = None
+    ) -> int:
+        """Embed and store one document (replacing any same-id one); returns its sentence count.
+
+        ``vectors`` (sentences, contexts, chunks) skips embedding: copied from a FAISS build.
+        """
         if not document.text.strip():
             raise ValueError("a document without text")
         self.create(embedder.dimension)
         sentences = sentences_of([document])
         chunking = self.settings.chunking
         chunks = build_chunks([document], sentences, chunking.sentences_per_chunk, chunking.overlap)
-        batch = self.settings.embedding.batch_size * 8
-        vectors = _embed(embedder, [s.text for s in sentences], batch)
-        contexts = _embed(embedder, context_texts(sentences), batch)
-        chunk_vectors = _embed(embedder, [c.text for c in chunks], batch)
+        if vectors is None:
+            texts = [s.text for s in sentences] + context_texts(sentences) + [c.text for c in chunks]
+            embedded = _embed(embedder, texts, self.settings.embedding.batch_size * 16)
+            n = len(sentences)
+            vectors = {"sentences": embedded[:n], "contexts": embedded[n : 2 * n], "chunks": embedded[2 * n :]}
+        contexts, chunk_vectors = vectors["contexts"], vectors["chunks"]
+        sentence_vectors = vectors["sentences"]
         doc_id = document.doc_id
         self.remove_document(doc_id)
         sentence_rows = [
             {
                 "pk": f"{doc_id}:{n}",
                 "doc_id": doc_id,
-                "vector": vectors[n].tolist(),
+                "vector": sentence_vectors[n].tolist(),
                 "context": contexts[n].tolist(),
             }
             for n in range(len(sentences))

@@ -173,18 +173,28 @@ def build_milvus(
     collections, not one machine's directory, are the truth (documents may have been uploaded
     through any replica); ``qa index remove`` or ``DELETE /v1/documents/{id}`` removes them.
     """
+    from qa.corpus.chunking import build_chunks, sentences_of
+    from qa.index.build import _Reuse
+
     milvus = MilvusIndex(settings, embedder.dimension)
+    # A local FAISS build of the same corpus lends its vectors: moving to Milvus re-embeds nothing.
+    local = _Reuse.of_current(settings, embedder.dimension)
+    chunking = settings.chunking
     try:
         milvus.create(embedder.dimension)
         stored = milvus.stored_hashes()
         documents = load_corpus(settings.corpus_dir, on_skip)
-        embedded = 0
+        embedded = written = 0
         for done, document in enumerate(documents, start=1):
             if stored.get(document.doc_id) != document.sha256:
-                milvus.add_document(document, embedder)
-                embedded += 1
+                sentences = sentences_of([document])
+                chunks = build_chunks([document], sentences, chunking.sentences_per_chunk, chunking.overlap)
+                vectors = local.vectors(document, len(sentences), len(chunks))
+                milvus.add_document(document, embedder, vectors)
+                embedded += vectors is None
+                written += 1
             if progress is not None:
                 progress("Embedding documents", done, len(documents))
-        return {"documents": len(documents), "embedded": embedded, "reused": len(documents) - embedded}
+        return {"documents": len(documents), "embedded": embedded, "written": written, "unchanged": len(documents) - written}
     finally:
         milvus.close()

@@ -6,6 +6,8 @@ service and the store through it, typed, instead of through loose ``app.state`` 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -130,13 +132,18 @@ class Runtime:
                     except QAError as exc:  # e.g. broken prompt templates: refuse, but explain
                         self.pipeline, self.startup_error = None, exc
                         log.error("not ready: %s", exc.message)
-                async with anyio.create_task_group() as tasks:
-                    if self.pipeline is not None and self.settings.index.reload_interval_s > 0:
-                        tasks.start_soon(self._watch_index)
-                    try:
-                        yield self
-                    finally:
-                        tasks.cancel_scope.cancel()
+                # A plain task, not a task group: errors raised by the caller's block must reach
+                # it as themselves, not wrapped in an ExceptionGroup.
+                watcher = None
+                if self.pipeline is not None and self.settings.index.reload_interval_s > 0:
+                    watcher = asyncio.get_running_loop().create_task(self._watch_index())
+                try:
+                    yield self
+                finally:
+                    if watcher is not None:
+                        watcher.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await watcher
         finally:
             # In-flight answers have finished; queued writes complete before the database closes.
             await self.store.close()
