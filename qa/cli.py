@@ -29,6 +29,8 @@ index_app = typer.Typer(help="Build and inspect the search index.", no_args_is_h
 app.add_typer(index_app, name="index")
 feedback_app = typer.Typer(help="Reader feedback on answers.", no_args_is_help=True)
 app.add_typer(feedback_app, name="feedback")
+db_app = typer.Typer(help="The conversation database (QA_DATABASE_URL).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 out = Console()
 err = Console(stderr=True)
 
@@ -76,12 +78,12 @@ def _load_pipeline(settings: Settings) -> Any:
 
 async def _answer(settings: Settings, question: str) -> Any:
     """One turn through the chat service, as on every other surface: stored, counted, logged."""
-    from qa.service.chat import ChatTurn
+    from qa.service.chat import CLI_OWNER, ChatTurn
     from qa.service.runtime import Runtime
 
     runtime = Runtime(settings)
     async with runtime.running(_load_pipeline):
-        return await runtime.chat.answer(ChatTurn(question, surface="cli"))
+        return await runtime.chat.answer(ChatTurn(question, surface="cli", owner=CLI_OWNER))
 
 
 def _report_skip(name: str, reason: str) -> None:
@@ -275,6 +277,7 @@ def serve(
     from qa.api.observability import logging_config
 
     settings = get_settings()
+    _refuse_outdated_database(settings)
     uvicorn.run(
         "qa.api.app:create_app",
         factory=True,
@@ -285,6 +288,58 @@ def serve(
         access_log=False,  # ours (qa.access) carries the request id
         timeout_graceful_shutdown=30,  # SIGTERM: in-flight answers finish, then the store closes
     )
+
+
+def _refuse_outdated_database(settings: Settings) -> None:
+    """PostgreSQL: exit with one line unless the schema is current (SQLite upgrades itself).
+
+    An unreachable server is not refused here: the service starts and answers without stored
+    history until the database is back (docs/operations.md).
+    """
+    from qa.storage.factory import database_state
+    from qa.storage.sql import engine_url
+
+    with user_errors():
+        if engine_url(settings.database_url).get_backend_name() != "postgresql":
+            return
+        try:
+            state = asyncio.run(database_state(settings.database_url))
+        except QAError as exc:
+            err.print(f"warning: {exc.message}; starting without stored history", highlight=False)
+            return
+    if not state.up_to_date:
+        raise fail(f"the database is not migrated ({state.describe()}): run `qa db upgrade` first")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema to this version (safe to run again)."""
+    from qa.storage.factory import upgrade_database
+    from qa.storage.sql import redacted
+
+    settings = get_settings()
+    with user_errors():
+        before, after = asyncio.run(upgrade_database(settings.database_url))
+    where = redacted(settings.database_url)
+    if before == after:
+        err.print(f"{where}: already at schema revision {after}.", highlight=False)
+    else:
+        err.print(f"{where}: schema revision {before or 'none'} -> {after}.", highlight=False)
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Print the database's schema revision and whether it is current; exit 1 when not."""
+    from qa.storage.factory import database_state
+    from qa.storage.sql import redacted
+
+    settings = get_settings()
+    with user_errors():
+        state = asyncio.run(database_state(settings.database_url))
+    verdict = "up to date" if state.up_to_date else "needs `qa db upgrade`"
+    out.print(f"{redacted(settings.database_url)}: {state.describe()} ({verdict})", highlight=False)
+    if not state.up_to_date:
+        raise typer.Exit(code=1)
 
 
 @feedback_app.command("export")

@@ -196,12 +196,19 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     # Server API keys, comma-separated; when any key (or widget key) is set, /v1 needs one.
     api_keys: Annotated[list[SecretStr], NoDecode] = []
-    # Admin keys, comma-separated: only these may add or remove documents over HTTP
-    # (POST/DELETE /v1/documents); with none set, those routes are refused.
+    # Admin keys, comma-separated: server keys that may also read any stored conversation
+    # (Slack's included, which no other key can) and add or remove documents over HTTP
+    # (POST/DELETE /v1/documents; refused when none is set). Shared with the scale-out deployment.
     admin_keys: Annotated[list[SecretStr], NoDecode] = []
-    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)  # POST /v1/documents
+    # sqlite:///relative.db, sqlite:////absolute.db, or postgresql://user@host:5432/db (docs/deploy.md).
     database_url: str = "sqlite:///data/qa.db"
     database_busy_timeout_s: float = Field(default=5.0, ge=0)  # wait this long for a locked database
+    database_pool_size: int = Field(default=5, ge=1)  # PostgreSQL connections per replica
+    # Shared state for several replicas (rate limits, Slack dedupe, stream slots); unset = in process.
+    redis_url: str | None = None  # redis://host:6379/0
+    redis_key_prefix: str = "qa:"  # lets several deployments (or test runs) share one Redis
+    redis_timeout_s: float = Field(default=0.5, gt=0)  # past this Redis counts as unreachable
     security: SecuritySettings = SecuritySettings()
     observability: ObservabilitySettings = ObservabilitySettings()
 
@@ -214,9 +221,18 @@ class Settings(BaseSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _sqlite_only(cls, value: str) -> str:
-        if not value.startswith("sqlite://"):
-            raise ValueError("only sqlite:///path/to/file.db URLs are supported")
+    def _supported_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "postgresql://", "postgres://", "postgresql+asyncpg://")):
+            raise ValueError("use sqlite:///path/to/file.db or postgresql://user@host:5432/db")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            return None
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("use redis://host:6379/0 (or rediss:// for TLS)")
         return value
 
     llm: LLMSettings = LLMSettings()

@@ -30,11 +30,19 @@ def test_chat_answers_with_verifiable_citations(fake_client: TestClient) -> None
     assert "dispatched online" in body["answer"]
 
 
-def test_conversation_id_is_echoed(fake_client: TestClient) -> None:
+def test_conversation_id_is_issued_by_the_server_and_echoed(fake_client: TestClient) -> None:
+    first = fake_client.post("/v1/chat", json={"message": "Who was the visit a jolt for?"}).json()
+    issued = first["conversation_id"]
+    assert issued.startswith("c_") and len(issued) >= 32  # unguessable, not sequential
     body = fake_client.post(
-        "/v1/chat", json={"message": "Who was the visit a jolt for?", "conversation_id": "c_mine"}
+        "/v1/chat", json={"message": "Who was the visit a jolt for?", "conversation_id": issued}
     ).json()
-    assert body["conversation_id"] == "c_mine"
+    assert body["conversation_id"] == issued
+    # A client-chosen id is not a silent new conversation.
+    chosen = fake_client.post(
+        "/v1/chat", json={"message": "Who was the visit a jolt for?", "conversation_id": "c_mine"}
+    )
+    assert chosen.status_code == 404 and chosen.json()["error"]["code"] == "not_found"
 
 
 def test_streaming_sends_meta_deltas_citations_done(fake_client: TestClient) -> None:

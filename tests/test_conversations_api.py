@@ -64,15 +64,26 @@ def test_feedback_is_stored_and_exported(fake_client: TestClient, settings: Sett
         "/v1/feedback", json={"message_id": answer["message_id"], "rating": "up", "comment": " spot on "}
     )
     assert created.status_code == 201
-    assert created.json() == {"message_id": answer["message_id"], "rating": "up", "source": "api"}
-    fake_client.post("/v1/feedback", json={"message_id": answer["message_id"], "rating": "down"})
+    assert created.json() == {
+        "message_id": answer["message_id"],
+        "rating": "up",
+        "source": "api",
+        "replaced": False,
+    }
+    # Rating again replaces the earlier rating: one per answer and rater, the last one counts.
+    again = fake_client.post("/v1/feedback", json={"message_id": answer["message_id"], "rating": "down"})
+    assert again.status_code == 201 and again.json()["replaced"] is True
+    other = fake_client.post("/v1/chat", json={"message": "How can technical blueprints be sent?"}).json()
+    fake_client.post(
+        "/v1/feedback", json={"message_id": other["message_id"], "rating": "up", "comment": "ok"}
+    )
 
     runner = CliRunner()
     env = {"QA_DATABASE_URL": settings.database_url}
     jsonl = runner.invoke(cli_app, ["feedback", "export", "--format", "jsonl"], env=env)
     assert jsonl.exit_code == 0, jsonl.output
     rows = [json.loads(line) for line in jsonl.stdout.splitlines()]
-    assert [(r["rating"], r["comment"]) for r in rows] == [("up", "spot on"), ("down", None)]
+    assert [(r["rating"], r["comment"]) for r in rows] == [("down", None), ("up", "ok")]
     assert rows[0]["answer"] == answer["answer"] and rows[0]["question"] == "Who was the visit a jolt for?"
 
     csv_out = runner.invoke(cli_app, ["feedback", "export", "--format", "csv"], env=env)

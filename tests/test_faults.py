@@ -21,7 +21,7 @@ from qa.api.app import create_app
 from qa.config import IndexSettings, Settings
 from qa.contract import Answer, Turn
 from qa.pipeline import QAPipeline
-from qa.storage.sqlite import database_path
+from qa.storage.sql import database_path
 from tests.conftest import make_settings
 from tests.fakes import FakeEmbedder
 from tests.live import serve
@@ -167,7 +167,7 @@ def test_shutdown_lets_in_flight_answers_finish_and_store(tmp_path: Path) -> Non
         def ask(n: int) -> httpx.Response:
             with httpx.Client(base_url=base, timeout=30) as client:
                 started.wait()
-                return client.post("/v1/chat", json={**QUESTION, "conversation_id": f"c_shutdown{n}"})
+                return client.post("/v1/chat", json=QUESTION)
 
         with ThreadPoolExecutor(8) as pool:
             futures = [pool.submit(ask, n) for n in range(8)]

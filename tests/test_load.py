@@ -11,7 +11,7 @@ from types import ModuleType
 
 from qa.api.app import create_app
 from qa.pipeline import QAPipeline
-from qa.storage.sqlite import database_path
+from qa.storage.sql import database_path
 from tests.conftest import make_settings
 from tests.fakes import FakeEmbedder
 from tests.live import serve

@@ -12,7 +12,7 @@ from qa.api.app import create_app
 from qa.api.observability import logging_config
 from qa.config import SecuritySettings, Settings, WidgetKey
 from qa.pipeline import QAPipeline
-from qa.service.slots import StreamSlots
+from qa.service.slots import MemorySlots
 from tests.conftest import make_settings
 from tests.fakes import FakeEmbedder
 
@@ -77,7 +77,9 @@ def test_widget_key_only_from_its_origins(client: TestClient) -> None:
 
 def test_widget_feedback_is_filed_under_widget(client: TestClient) -> None:
     headers = {**bearer(WIDGET_KEY), "Origin": SITE}
-    answer = client.post("/v1/chat", json=QUESTION, headers=headers).json()
+    asked = client.post("/v1/chat", json=QUESTION, headers=headers)
+    answer = asked.json()
+    headers["X-QA-Session"] = asked.headers["X-QA-Session"]  # the browser session it was issued
     receipt = client.post(
         "/v1/feedback", json={"message_id": answer["message_id"], "rating": "up"}, headers=headers
     )
@@ -140,20 +142,20 @@ def test_overlong_message_is_422(client: TestClient) -> None:
 
 
 def test_stream_slots_cap_total_and_per_client() -> None:
-    slots = StreamSlots(total=3, per_client=2)
-    a1, a2 = slots.acquire("a"), slots.acquire("a")
-    assert a1 and a2 and slots.acquire("a") is None
-    b1 = slots.acquire("b")
-    assert b1 and slots.acquire("c") is None and slots.active == 3
+    slots = MemorySlots(total=3, per_client=2)
+    a1, a2 = slots.take("a"), slots.take("a")
+    assert a1 and a2 and slots.take("a") is None
+    b1 = slots.take("b")
+    assert b1 and slots.take("c") is None and slots.active == 3
     a1()
     a1()  # releasing twice is harmless
-    assert slots.active == 2 and slots.acquire("c") is not None
+    assert slots.active == 2 and slots.take("c") is not None
 
 
 def test_stream_over_the_cap_is_429(tmp_path_factory: pytest.TempPathFactory) -> None:
     for client in keyed_client(tmp_path_factory):
-        slots: StreamSlots = client.app.state.runtime.slots  # type: ignore[attr-defined]
-        hold = [slots.acquire("key1") for _ in range(slots.per_client)]
+        slots: MemorySlots = client.app.state.runtime.slots  # type: ignore[attr-defined]
+        hold = [slots.take("key1") for _ in range(slots.per_client)]
         response = client.post("/v1/chat", json={**QUESTION, "stream": True}, headers=bearer(SERVER_KEY))
         assert response.status_code == 429 and response.headers["Retry-After"] == "1"
         for release in hold:
@@ -239,6 +241,11 @@ def test_key_settings_parse_from_the_environment(monkeypatch: pytest.MonkeyPatch
     assert [k.get_secret_value() for k in settings.api_keys] == ["sk_a", "sk_b"]
     assert "sk_a" not in repr(settings) and "pk_a" not in repr(settings)
     assert settings.security.widget_keys[0].origins == ["https://a.example"]
-    monkeypatch.setenv("QA_DATABASE_URL", "postgresql://db/qa")
-    with pytest.raises(ValueError, match="sqlite"):
+    monkeypatch.setenv("QA_DATABASE_URL", "postgresql://qa@db:5432/qa")
+    assert Settings().database_url == "postgresql://qa@db:5432/qa"
+    monkeypatch.setenv("QA_DATABASE_URL", "mysql://db/qa")
+    with pytest.raises(ValueError, match="postgresql://"):
         Settings()
+    monkeypatch.setenv("QA_REDIS_URL", "http://cache:6379")
+    with pytest.raises(ValueError, match="redis://"):
+        Settings(database_url="sqlite://")

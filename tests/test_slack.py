@@ -23,9 +23,10 @@ from fastapi.testclient import TestClient
 from qa.api.app import create_app
 from qa.config import Settings, SlackSettings
 from qa.contract import Answer, Turn
+from qa.errors import NotFoundError
 from qa.pipeline import QAPipeline
 from qa.slack.blocks import escape
-from qa.storage.sqlite import UnavailableStore
+from qa.storage.factory import UnavailableStore
 from tests.conftest import make_settings
 from tests.fakes import FakeEmbedder
 from tests.live import serve
@@ -66,16 +67,24 @@ class FakeStore:
     """Implements the ``ConversationStore`` and ``FeedbackStore`` protocols in memory."""
 
     def __init__(self) -> None:
-        self.feedback: list[tuple[str, str, str | None, str]] = []
+        self.feedback: list[tuple[str, str, str | None, str, str]] = []
         self.recorded: list[tuple[str, Answer]] = []
+        self.owners: dict[str, str] = {}
 
-    async def add_feedback(self, message_id: str, rating: str, comment: str | None, source: str) -> None:
-        self.feedback.append((message_id, rating, comment, source))
+    async def add_feedback(
+        self, message_id: str, rating: str, comment: str | None, source: str, owner: str
+    ) -> bool:
+        self.feedback.append((message_id, rating, comment, source, owner))
+        return False
 
-    async def record(self, question: str, answer: Answer) -> None:
+    async def record(self, question: str, answer: Answer, owner: str) -> None:
+        if self.owners.setdefault(answer.conversation_id, owner) != owner:
+            raise NotFoundError("No conversation with that id.")
         self.recorded.append((question, answer))
 
-    async def history(self, conversation_id: str) -> list[Turn]:
+    async def history(self, conversation_id: str, owner: str) -> list[Turn]:
+        if self.owners.get(conversation_id) != owner:
+            raise NotFoundError("No conversation with that id.")
         return []
 
 
@@ -411,7 +420,8 @@ def test_feedback_buttons_store_feedback(bot: Bot) -> None:
     assert bot.click("qa_feedback_down", message_id, "vote", user="U0READER").status_code == 200
     bot.slack.wait_for(lambda: bot.slack.responses)
     assert bot.store is not None
-    assert bot.store.feedback == [(message_id, "down", None, "slack")]
+    # Filed under the channel's owner: only answers of this workspace and channel can be rated.
+    assert bot.store.feedback == [(message_id, "down", None, "slack", f"slack:{TEAM}:C0GENERAL")]
     assert bot.store.recorded[0][1].message_id == message_id  # feedback refers to a stored answer
     reply = bot.slack.responses[0].args
     assert reply["response_type"] == "ephemeral" and reply["replace_original"] is False

@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None, load_pipeline: PipelineLoader |
     app.include_router(web_routes.router)
     for router in (conversations.router, feedback.router):
         app.include_router(router)
-    install_security(app, settings)
+    install_security(app, settings, runtime.redis, runtime.redis_error)
     install_observability(app, settings, runtime.metrics)
     install_openapi_extras(app, settings)
     return app

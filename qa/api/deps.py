@@ -14,7 +14,7 @@ from qa.config import Settings
 from qa.pipeline import QAPipeline
 from qa.service.chat import ChatService
 from qa.service.runtime import Runtime
-from qa.storage.sqlite import Store
+from qa.storage.factory import Store
 
 
 def runtime_of(app: FastAPI) -> Runtime:

@@ -5,6 +5,8 @@
   When no key of either kind is configured the API is open (development).
 * Rate limits with the ``limits`` library: per server key, per widget key and client IP (lower),
   and per client IP for everything not made with a server key. 429 carries ``Retry-After``.
+  With ``QA_REDIS_URL`` the counters live in Redis, shared by every replica; when Redis is
+  unreachable each replica falls back to its own counters (fail open to per-replica limits).
 * Request bodies are capped (413) before the app reads them; concurrent SSE answers are capped
   per process and per client (429).
 * Security headers on every response; CORS (Starlette's middleware) admits exactly the origins of
@@ -16,41 +18,66 @@ The client IP is the socket peer; behind a reverse proxy run uvicorn with ``--pr
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import math
+import re
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Literal
 
 from fastapi import FastAPI, Request
 from limits import RateLimitItem, parse_many
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError as LimitsStorageError
+from redis.asyncio import Redis
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qa.api.errors import error_response
 from qa.config import SecuritySettings, Settings
+from qa.storage.shared import Degraded, ErrorHook
 
-PrincipalKind = Literal["anonymous", "server", "widget"]
+PrincipalKind = Literal["anonymous", "server", "admin", "widget"]
 PROTECTED_PREFIX = "/v1"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 UPLOAD_PATH = "/v1/documents"
+# The widget's browser session: issued by the server, kept by the widget in sessionStorage and
+# sent back in this header (see docs/security.md, "Conversation ownership").
+SESSION_HEADER = "X-QA-Session"
+_SESSION_TOKEN = re.compile(r"^[A-Za-z0-9_\-]{43}$")  # secrets.token_urlsafe(32): 256 bits
+ANONYMOUS_OWNER = "anonymous"
+
+
+def fingerprint(secret: bytes, length: int = 16) -> str:
+    """A stable, non-reversible name for a key or token (owners survive reordering keys)."""
+    return hashlib.sha256(secret).hexdigest()[:length]
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling. ``id`` is safe to log and to key limits by: it never contains a key."""
+    """Who is calling. ``id`` is safe to log and to key limits by: it never contains a key.
+
+    ``owner`` names the conversations this caller creates and may read (qa.storage.protocols);
+    it holds fingerprints, never a key or a session token.
+    """
 
     kind: PrincipalKind
     id: str
     ip: str
+    owner: str = ANONYMOUS_OWNER
 
     @property
     def source(self) -> str:
         """The feedback source this caller's ratings are filed under."""
         return "widget" if self.kind == "widget" else "api"
+
+    @property
+    def reads_any_conversation(self) -> bool:
+        return self.kind == "admin"
 
 
 def get_principal(request: Request) -> Principal:
@@ -60,6 +87,18 @@ def get_principal(request: Request) -> Principal:
         return principal
     ip = request.client.host if request.client else "unknown"
     return Principal("anonymous", f"ip:{ip}", ip)
+
+
+def widget_session(headers: Headers) -> tuple[str, bool]:
+    """The browser session token the widget sent, or a new one; and whether it is new.
+
+    Any well-formed token is accepted: it only names the caller's own conversations, and one the
+    server issued is 256 random bits, so nobody can guess another visitor's.
+    """
+    sent = headers.get(SESSION_HEADER.lower(), "").strip()
+    if _SESSION_TOKEN.match(sent):
+        return sent, False
+    return secrets.token_urlsafe(32), True
 
 
 def normalise_origin(origin: str) -> str:
@@ -81,16 +120,48 @@ def request_origin(scope: Scope, headers: Headers) -> str:
 
 
 class RateLimiter:
-    """Moving-window limits in process memory (``limits``); one instance per app."""
+    """Moving-window limits (``limits``), in Redis when ``QA_REDIS_URL`` is set, else in memory.
 
-    def __init__(self) -> None:
-        self._strategy = MovingWindowRateLimiter(MemoryStorage())
+    Fails open to this process's memory when Redis is unreachable: limits then hold per replica
+    (N replicas admit up to N times the rate) rather than refusing every caller.
+    """
 
-    def hit(self, items: list[RateLimitItem], *identifiers: str) -> int | None:
+    def __init__(
+        self, redis: Redis | None = None, prefix: str = "qa:", on_error: ErrorHook | None = None
+    ) -> None:
+        self._local = MovingWindowRateLimiter(MemoryStorage())
+        self._shared: MovingWindowRateLimiter | None = None
+        if redis is not None:
+            # The runtime's connection pool: one set of connections and timeouts, closed with it.
+            storage: Storage = RedisStorage(
+                "async+redis://",
+                implementation="redispy",
+                key_prefix=f"{prefix}limits",
+                wrap_exceptions=True,
+                connection_pool=redis.connection_pool,  # type: ignore[arg-type]  # passed through to redis-py
+            )
+            self._shared = MovingWindowRateLimiter(storage)
+        self._degraded = Degraded("rate_limit", on_error)
+
+    async def hit(self, items: list[RateLimitItem], *identifiers: str) -> int | None:
         """Count one request; seconds until the caller may retry when over a limit, else None."""
+        if self._shared is not None:
+            try:
+                retry = await self._hit(self._shared, items, identifiers)
+            except (LimitsStorageError, OSError) as exc:
+                self._degraded.failed(exc)
+            else:
+                self._degraded.recovered()
+                return retry
+        return await self._hit(self._local, items, identifiers)
+
+    @staticmethod
+    async def _hit(
+        strategy: MovingWindowRateLimiter, items: list[RateLimitItem], identifiers: tuple[str, ...]
+    ) -> int | None:
         for item in items:
-            if not self._strategy.hit(item, *identifiers):
-                reset, _ = self._strategy.get_window_stats(item, *identifiers)
+            if not await strategy.hit(item, *identifiers):
+                reset, _ = await strategy.get_window_stats(item, *identifiers)
                 return max(1, math.ceil(reset - time.time()))
         return None
 
@@ -98,22 +169,26 @@ class RateLimiter:
 class AccessControlMiddleware:
     """API keys, widget origins and rate limits for every ``/v1`` request."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: Settings,
+        redis: Redis | None = None,
+        on_redis_error: ErrorHook | None = None,
+    ) -> None:
         self.app = app
         security = settings.security
         self._server_keys = [k.get_secret_value().encode() for k in settings.api_keys]
-        # Admin keys (document uploads) pass here like server keys; the routes that need an
-        # admin check the key again (``qa.api.routes.documents``).
         self._admin_keys = [k.get_secret_value().encode() for k in settings.admin_keys]
         self._widget_keys = [
             (k.key.get_secret_value().encode(), frozenset(normalise_origin(o) for o in k.origins))
             for k in security.widget_keys
         ]
-        self._required = bool(self._server_keys or self._widget_keys)
+        self._required = bool(self._server_keys or self._admin_keys or self._widget_keys)
         self._per_ip = parse_many(security.rate_limit_per_ip)
         self._per_key = parse_many(security.rate_limit_per_key)
         self._per_widget = parse_many(security.widget_rate_limit)
-        self.limiter = RateLimiter()
+        self.limiter = RateLimiter(redis, settings.redis_key_prefix, on_redis_error)
 
     @staticmethod
     def _match(token: bytes, keys: list[bytes]) -> int | None:
@@ -134,14 +209,16 @@ class AccessControlMiddleware:
         bearer = token.strip().encode() if scheme.lower() == "bearer" and token.strip() else None
 
         principal: Principal | None = None
+        new_session: str | None = None
         if not self._required:
-            # An open service ignores whatever key a client sends (OpenAI SDKs always send one).
+            # An open service ignores whatever key a client sends (OpenAI SDKs always send one),
+            # and has a single principal: every caller may read every (non-Slack) conversation.
             principal = Principal("anonymous", f"ip:{ip}", ip)
         elif bearer is not None:
-            if (number := self._match(bearer, self._server_keys)) is not None:
-                principal = Principal("server", f"key{number}", ip)
-            elif (number := self._match(bearer, self._admin_keys)) is not None:
-                principal = Principal("server", f"admin{number}", ip)
+            if (number := self._match(bearer, self._admin_keys)) is not None:
+                principal = Principal("admin", f"admin{number}", ip, f"admin:{fingerprint(bearer)}")
+            elif (number := self._match(bearer, self._server_keys)) is not None:
+                principal = Principal("server", f"key{number}", ip, f"key:{fingerprint(bearer)}")
             elif (number := self._match(bearer, [k for k, _ in self._widget_keys])) is not None:
                 origins = self._widget_keys[number - 1][1]
                 if request_origin(scope, headers) not in origins:
@@ -155,7 +232,12 @@ class AccessControlMiddleware:
                         "This key may not be used from this origin.",
                     )
                     return
-                principal = Principal("widget", f"widget{number}", ip)
+                # A widget key is public (it is in the page): its conversations are told apart by
+                # the browser session, issued here when the widget has none yet.
+                session, fresh = widget_session(headers)
+                new_session = session if fresh else None
+                owner = f"widget:{fingerprint(bearer)}:s:{fingerprint(session.encode(), 32)}"
+                principal = Principal("widget", f"widget{number}", ip, owner)
             else:
                 await self._deny(scope, receive, send, ip, 401, "unauthorized", "The API key is not valid.")
                 return
@@ -171,23 +253,35 @@ class AccessControlMiddleware:
             )
             return
 
-        if principal.kind == "server":
-            retry = self.limiter.hit(self._per_key, principal.id)
+        if principal.kind in ("server", "admin"):
+            retry = await self.limiter.hit(self._per_key, principal.id)
         elif principal.kind == "widget":
-            retry = self.limiter.hit(self._per_widget, principal.id, ip) or self.limiter.hit(self._per_ip, ip)
+            retry = await self.limiter.hit(self._per_widget, principal.id, ip) or await self.limiter.hit(
+                self._per_ip, ip
+            )
         else:
-            retry = self.limiter.hit(self._per_ip, ip)
+            retry = await self.limiter.hit(self._per_ip, ip)
         if retry is not None:
             await _limited(scope, receive, send, retry)
             return
         scope.setdefault("state", {})["principal"] = principal
-        await self.app(scope, receive, send)
+        if new_session is None:
+            await self.app(scope, receive, send)
+            return
+        session_header = new_session
+
+        async def send_session(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)[SESSION_HEADER] = session_header
+            await send(message)
+
+        await self.app(scope, receive, send_session)
 
     async def _deny(
         self, scope: Scope, receive: Receive, send: Send, ip: str, status: int, code: str, message: str
     ) -> None:
         # Failed attempts count against the IP, so guessing keys is rate limited too.
-        retry = self.limiter.hit(self._per_ip, ip)
+        retry = await self.limiter.hit(self._per_ip, ip)
         if retry is not None:
             await _limited(scope, receive, send, retry)
             return
@@ -303,20 +397,22 @@ def allowed_origins(security: SecuritySettings) -> list[str]:
     return sorted(origins)
 
 
-def install_security(app: FastAPI, settings: Settings) -> None:
-    """Register the middleware, innermost first."""
+def install_security(
+    app: FastAPI, settings: Settings, redis: Redis | None = None, on_redis_error: ErrorHook | None = None
+) -> None:
+    """Register the middleware, innermost first. ``redis``: shared rate limits (``QA_REDIS_URL``)."""
     security = settings.security
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=security.max_body_bytes, upload_bytes=settings.max_upload_bytes
     )
-    app.add_middleware(AccessControlMiddleware, settings=settings)
+    app.add_middleware(AccessControlMiddleware, settings=settings, redis=redis, on_redis_error=on_redis_error)
     app.add_middleware(SecurityHeadersMiddleware)
     # Outermost of the three, so preflights are answered and errors (401/429) stay readable.
     app.add_middleware(
         CORSMiddleware,
         allow_origins=allowed_origins(security),
         allow_methods=["GET", "POST"],
-        allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Last-Event-ID"],
-        expose_headers=["X-Request-ID", "Retry-After"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Last-Event-ID", SESSION_HEADER],
+        expose_headers=["X-Request-ID", "Retry-After", SESSION_HEADER],
         max_age=600,
     )

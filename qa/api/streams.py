@@ -8,9 +8,10 @@ abandoned reader costs neither a task nor a slot.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anyio
 from fastapi import Request
 from sse_starlette import EventSourceResponse
 from starlette.types import Receive, Scope, Send
@@ -21,7 +22,7 @@ from qa.api.security import get_principal
 class LimitedEventSourceResponse(EventSourceResponse):
     """An ``EventSourceResponse`` that calls ``release`` when it ends, however it ends."""
 
-    def __init__(self, content: Any, release: Callable[[], None], **kwargs: Any) -> None:
+    def __init__(self, content: Any, release: Callable[[], Awaitable[None]], **kwargs: Any) -> None:
         super().__init__(content, **kwargs)
         self._release = release
 
@@ -29,13 +30,15 @@ class LimitedEventSourceResponse(EventSourceResponse):
         try:
             await super().__call__(scope, receive, send)
         finally:
-            self._release()
+            # Shielded: a cancelled stream (client gone) still gives its slot back.
+            with anyio.CancelScope(shield=True):
+                await self._release()
 
 
 def stream_client(request: Request) -> str:
-    """Whose stream slot a request takes: a server key's id, else the caller's IP.
+    """Whose model slot a request takes: a server key's id, else the caller's IP.
 
     A widget key is shared by every visitor of a site, so its callers are told apart by IP.
     """
     principal = get_principal(request)
-    return principal.id if principal.kind == "server" else f"ip:{principal.ip}"
+    return principal.id if principal.kind in ("server", "admin") else f"ip:{principal.ip}"

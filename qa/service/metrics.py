@@ -47,6 +47,12 @@ class Metrics:
         self.store_errors = Counter(
             "qa_store_errors_total", "Conversation store failures", ["operation"], registry=r
         )
+        self.redis_errors = Counter(
+            "qa_redis_errors_total",
+            "Redis calls that failed (the replica fell back to its own state)",
+            ["concern"],
+            registry=r,
+        )
         self.streams = Gauge("qa_sse_streams_active", "SSE answers being streamed", registry=r)
 
     def observe_answer(self, answer: Answer, surface: str = "api") -> None:

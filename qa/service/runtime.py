@@ -16,14 +16,16 @@ from typing import TypeVar
 
 import anyio
 from anyio import to_thread
+from redis.asyncio import Redis
 
 from qa.config import Settings
 from qa.errors import NotReadyError, QAError
 from qa.pipeline import QAPipeline
 from qa.service.chat import ChatService
 from qa.service.metrics import Metrics
-from qa.service.slots import StreamSlots
-from qa.storage.sqlite import Store, UnavailableStore, open_store
+from qa.service.slots import StreamSlots, make_slots
+from qa.storage.factory import Store, UnavailableStore, open_store
+from qa.storage.shared import connect_redis
 
 log = logging.getLogger("qa.service")
 
@@ -39,6 +41,7 @@ class Runtime:
     pipeline: QAPipeline | None = None
     startup_error: QAError | None = None
     slots: StreamSlots = field(init=False)
+    redis: Redis | None = field(init=False)  # shared state for replicas (QA_REDIS_URL), else None
     _chat: ChatService | None = field(default=None, init=False)
     # One index change (upload, removal, reload) at a time in this process.
     _index_lock: anyio.Lock = field(default_factory=anyio.Lock, init=False)
@@ -46,8 +49,19 @@ class Runtime:
 
     def __post_init__(self) -> None:
         security = self.settings.security
-        self.slots = StreamSlots(security.max_streams, security.max_streams_per_client)
+        self.redis = connect_redis(self.settings)
+        self.slots = make_slots(
+            self.redis,
+            self.settings.redis_key_prefix,
+            security.max_streams,
+            security.max_streams_per_client,
+            self.redis_error,
+        )
         self.metrics.streams.set_function(lambda: float(self.slots.active))
+
+    def redis_error(self, concern: str) -> None:
+        """Count one failed Redis call (the caller has fallen back to this process's state)."""
+        self.metrics.redis_errors.labels(concern).inc()
 
     @property
     def ready(self) -> bool:
@@ -116,7 +130,10 @@ class Runtime:
         probes and surfaces explain it instead of the process dying.
         """
         s = self.settings
-        self.store = await open_store(s.database_url, s.max_history_messages, s.database_busy_timeout_s)
+        # An outdated PostgreSQL schema raises SchemaOutdatedError here: the service must not start.
+        opened = self.store = await open_store(
+            s.database_url, s.max_history_messages, s.database_busy_timeout_s, s.database_pool_size
+        )
         try:
             try:
                 self.pipeline = await to_thread.run_sync(loader, s)
@@ -146,4 +163,6 @@ class Runtime:
                             await watcher
         finally:
             # In-flight answers have finished; queued writes complete before the database closes.
-            await self.store.close()
+            await opened.close()  # the one we opened, even if a test swapped in another
+            if self.redis is not None:
+                await self.redis.aclose()

@@ -39,6 +39,7 @@ from qa.slack.blocks import (
 )
 from qa.slack.history import Message, bot_took_part, plain_text, slack_ts, turns_from_messages
 from qa.storage.protocols import Rating
+from qa.storage.shared import make_dedupe
 
 log = logging.getLogger("qa.slack")
 
@@ -62,8 +63,19 @@ class Where:
     @property
     def conversation_id(self) -> str:
         # One conversation per Slack thread (or DM), in the id alphabet the HTTP API accepts.
+        # Predictable on purpose (the thread names it); its owner keeps it out of HTTP callers' reach.
         root = self.thread_ts or "dm"
         return re.sub(r"[^A-Za-z0-9_\-]", "-", f"slack-{self.team}-{self.channel}-{root}")[:MAX_ID_CHARS]
+
+    @property
+    def owner(self) -> str:
+        return slack_owner(self.team, self.channel)
+
+
+def slack_owner(team: str, channel: str) -> str:
+    """Who owns a Slack conversation: its workspace and channel. No HTTP caller holds this owner,
+    so Slack conversations are readable over HTTP only with an admin key."""
+    return f"slack:{team}:{channel}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +100,9 @@ class SlackBot:
         self.client = client
         public_url = settings.public_url or f"http://{settings.host}:{settings.port}"
         self._public_url = public_url
-        # Slack redelivers an event when we are slow or fail; each event and message is answered once.
-        self._seen: TTLCache[str, bool] = TTLCache(maxsize=50_000, ttl=6 * 3600)
+        # Slack redelivers an event when we are slow or fail, possibly to another replica: each
+        # event and message is answered once (in Redis when QA_REDIS_URL is set, see qa.storage.shared).
+        self._dedupe = make_dedupe(runtime.redis, settings, 6 * 3600, runtime.redis_error)
         # Threads we answered in (True) or checked and found we are not part of (False).
         self._threads: TTLCache[tuple[str, str], bool] = TTLCache(maxsize=50_000, ttl=7 * 24 * 3600)
         # Recent private answers, so "Share in channel" posts exactly what the asker saw.
@@ -136,12 +149,9 @@ class SlackBot:
         for task in pending:
             task.cancel()
 
-    def first_time(self, key: str) -> bool:
-        """True the first time ``key`` is seen (check-and-set without an await in between)."""
-        if key in self._seen:
-            return False
-        self._seen[key] = True
-        return True
+    async def first_time(self, key: str) -> bool:
+        """True the first time ``key`` is seen, by this replica or any other sharing Redis."""
+        return await self._dedupe.first_time(key)
 
     # -- middleware and listeners (each returns within Slack's 3 seconds) ---------------------
 
@@ -149,7 +159,7 @@ class SlackBot:
         self, body: dict[str, Any], next: Callable[[], Awaitable[BoltResponse]]
     ) -> BoltResponse | None:
         event_id = body.get("event_id")
-        if isinstance(event_id, str) and not self.first_time(f"event:{event_id}"):
+        if isinstance(event_id, str) and not await self.first_time(f"event:{event_id}"):
             log.info("ignoring a redelivery of Slack event %s", event_id)
             return BoltResponse(status=200, body="")
         return await next()
@@ -161,7 +171,7 @@ class SlackBot:
             ts=str(event["ts"]),
             thread_ts=str(event.get("thread_ts") or event["ts"]),
         )
-        if not self.first_time(f"message:{where.channel}:{where.ts}"):
+        if not await self.first_time(f"message:{where.channel}:{where.ts}"):
             return
         prior = where.thread_ts if event.get("thread_ts") else None
         self.spawn(self._converse(where, str(event.get("text") or ""), Identity.of(context), prior))
@@ -175,7 +185,7 @@ class SlackBot:
         thread_ts = event.get("thread_ts")
         where = Where(str(context.get("team_id") or ""), channel, ts, str(thread_ts) if thread_ts else None)
         if event.get("channel_type") == "im":
-            if self.first_time(f"message:{channel}:{ts}"):
+            if await self.first_time(f"message:{channel}:{ts}"):
                 self.spawn(self._converse(where, text, me, where.thread_ts))
             return
         if not thread_ts or thread_ts == ts or (me.user_id and f"<@{me.user_id}>" in text):
@@ -194,14 +204,21 @@ class SlackBot:
             await ack(text=f"Ask a question about the article, e.g. `{ASK_COMMAND} Who visited Russia?`")
             return
         await ack(text="Looking that up…")
-        self.spawn(self._answer_command(question, respond))
+        owner = slack_owner(str(command.get("team_id") or ""), str(command.get("channel_id") or ""))
+        self.spawn(self._answer_command(question, owner, respond))
 
     async def _on_feedback(
-        self, ack: Callable[..., Awaitable[None]], action: dict[str, Any], respond: Respond
+        self,
+        ack: Callable[..., Awaitable[None]],
+        action: dict[str, Any],
+        body: dict[str, Any],
+        respond: Respond,
     ) -> None:
         await ack()
         rating = "up" if action.get("action_id") == FEEDBACK_UP else "down"
-        self.spawn(self._store_feedback(str(action.get("value") or ""), rating, respond))
+        team = (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id") or ""
+        owner = slack_owner(str(team), str((body.get("channel") or {}).get("id") or ""))
+        self.spawn(self._store_feedback(str(action.get("value") or ""), rating, owner, respond))
 
     async def _on_share(
         self,
@@ -238,7 +255,7 @@ class SlackBot:
         if messages is not None:
             self._threads[key] = bot_took_part(messages, me.user_id, me.bot_id)
         # Thread unreadable (e.g. rate limited): answer, without history, only where we know we are.
-        if not self._threads.get(key) or not self.first_time(f"message:{where.channel}:{where.ts}"):
+        if not self._threads.get(key) or not await self.first_time(f"message:{where.channel}:{where.ts}"):
             return
         await self._react("add", where)
         try:
@@ -255,12 +272,12 @@ class SlackBot:
             max_turns=self.settings.max_history_messages,
         )
         question = plain_text(text, drop_user=me.user_id)
-        result = await self._ask(question, history, where.conversation_id, where.team)
+        result = await self._ask(question, history, where.owner, where.conversation_id, where.team)
         if await self._post(where, result) and where.thread_ts:
             self._threads[(where.channel, where.thread_ts)] = True
 
-    async def _answer_command(self, question: str, respond: Respond) -> None:
-        result = await self._ask(question, [], None)
+    async def _answer_command(self, question: str, owner: str, respond: Respond) -> None:
+        result = await self._ask(question, [], owner)
         if isinstance(result, Answer):
             preface = f"_You asked:_ {escape(question)}"
             blocks = answer_blocks(
@@ -291,15 +308,15 @@ class SlackBot:
         ):
             await self._respond(respond, delete_original=True)
 
-    async def _store_feedback(self, message_id: str, rating: str, respond: Respond) -> None:
+    async def _store_feedback(self, message_id: str, rating: str, owner: str, respond: Respond) -> None:
         well_formed = len(message_id) <= MAX_ID_CHARS and _MESSAGE_ID.match(message_id)
         if not well_formed or rating not in ("up", "down"):
             log.warning("ignoring Slack feedback with a malformed message id or rating")
             return
         try:
             vote: Rating = "up" if rating == "up" else "down"
-            await self.runtime.store.add_feedback(message_id, vote, None, "slack")
-            notice = "Thanks for the feedback."
+            replaced = await self.runtime.store.add_feedback(message_id, vote, None, "slack", owner)
+            notice = "Thanks, your rating was updated." if replaced else "Thanks for the feedback."
         except QAError as exc:
             log.warning("feedback from Slack not stored: %s", exc.message)
             notice = "Sorry, that feedback could not be recorded."
@@ -309,10 +326,23 @@ class SlackBot:
         await self._respond(respond, text=notice, response_type="ephemeral", replace_original=False)
 
     async def _ask(
-        self, question: str, history: list[Turn], conversation_id: str | None, team: str = ""
+        self,
+        question: str,
+        history: list[Turn],
+        owner: str,
+        conversation_id: str | None = None,
+        team: str = "",
     ) -> Answer | str:
         """The chat service's answer (stored, counted, logged), or a message saying why there is none."""
-        turn = ChatTurn(question, history, conversation_id, client=f"slack:{team}", surface="slack")
+        turn = ChatTurn(
+            question,
+            history,
+            conversation_id,
+            client=f"slack:{team}",
+            surface="slack",
+            owner=owner,
+            create_conversation=conversation_id is not None,  # a thread names its conversation
+        )
         try:
             answer = await self.runtime.chat.answer(turn)
         except QAError as exc:

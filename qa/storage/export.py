@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import TextIO
 
 from qa.errors import StorageError
-from qa.storage.sqlite import FeedbackRecord, SQLiteStore, database_path
+from qa.storage.records import FeedbackRecord
+from qa.storage.sql import SQLStore, engine_url
 
 
 async def _read(url: str) -> list[FeedbackRecord]:
-    store = SQLiteStore(url)
+    store = SQLStore(url)
     try:
         await store.open()
         return await store.feedback()
@@ -36,8 +37,9 @@ def write_feedback(records: list[FeedbackRecord], fmt: str, stream: TextIO) -> N
 
 def export_feedback(url: str, fmt: str, output: Path | None) -> int:
     """Write every feedback record to ``output`` (stdout when None); returns how many."""
-    path = database_path(url)
-    if path != ":memory:" and not Path(path).is_file():
+    target = engine_url(url)
+    path = target.database or ""
+    if target.get_backend_name() == "sqlite" and path not in ("", ":memory:") and not Path(path).is_file():
         raise StorageError(f"No database at {path}; nothing has been recorded yet.")
     records = asyncio.run(_read(url))
     if output is None:

@@ -1,7 +1,14 @@
 """What the surfaces need from persistence, as protocols.
 
-The SQLite implementation lives in its own module; the chat service and the surfaces reach the
-concrete store through the ``Runtime``.
+One SQLAlchemy implementation serves SQLite and PostgreSQL (``qa.storage.sql``); the chat
+service and the surfaces reach the concrete store through the ``Runtime``.
+
+Ownership: every conversation belongs to the principal that created it, named by an opaque
+``owner`` string the surfaces derive from the caller (``key:<fingerprint>`` for a server key,
+``widget:<fingerprint>:s:<session hash>`` for a widget key in one browser session,
+``slack:<team>:<channel>``, ``cli``, ``anonymous`` on an open service). Reading, continuing or
+rating someone else's conversation is indistinguishable from an unknown id: ``NotFoundError``.
+Only ``conversation(..., owner=None)`` (an admin key) reads any conversation.
 """
 
 from __future__ import annotations
@@ -14,16 +21,22 @@ Rating = Literal["up", "down"]
 
 
 class ConversationStore(Protocol):
-    async def history(self, conversation_id: str) -> list[Turn]:
-        """Earlier turns of a conversation, oldest first (empty when unknown)."""
+    async def history(self, conversation_id: str, owner: str) -> list[Turn]:
+        """Earlier turns of ``owner``'s conversation, oldest first; ``NotFoundError`` when the
+        conversation is unknown or belongs to another owner."""
         ...
 
-    async def record(self, question: str, answer: Answer) -> None:
-        """Persist one question and its answer under ``answer.conversation_id``."""
+    async def record(self, question: str, answer: Answer, owner: str) -> None:
+        """Persist one question and its answer under ``answer.conversation_id``, creating the
+        conversation for ``owner`` when new; ``NotFoundError`` when another owner holds it."""
         ...
 
 
 class FeedbackStore(Protocol):
-    async def add_feedback(self, message_id: str, rating: Rating, comment: str | None, source: str) -> None:
-        """Store a reader's rating of one answer; ``source`` is e.g. "api", "widget", "slack"."""
+    async def add_feedback(
+        self, message_id: str, rating: Rating, comment: str | None, source: str, owner: str
+    ) -> bool:
+        """Store ``owner``'s rating of one answer in a conversation ``owner`` holds; ``source`` is
+        e.g. "api", "widget", "slack". One rating per message and rater: returns True when it
+        replaced an earlier one. ``NotFoundError`` for an unknown or someone else's answer."""
         ...

@@ -12,6 +12,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from qa.answering.events import Finished, Reset, Started, StreamEvent, Token
 from qa.api.deps import ChatDep, SettingsDep
 from qa.api.schemas import ChatRequest, ErrorResponse
+from qa.api.security import get_principal
 from qa.api.streams import LimitedEventSourceResponse, stream_client
 from qa.contract import Answer
 from qa.errors import QAError
@@ -54,6 +55,7 @@ async def stream_events(stream: AsyncGenerator[StreamEvent, None]) -> AsyncItera
     response_model=Answer,
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE when stream"},
+        404: {"model": ErrorResponse},
         422: {"model": ErrorResponse},
         429: {"model": ErrorResponse},
         503: {"model": ErrorResponse},
@@ -64,14 +66,22 @@ async def chat(
 ) -> Answer | EventSourceResponse:
     """Answer a question with citations; ``"stream": true`` answers as Server-Sent Events.
 
-    With a known ``conversation_id`` and no ``history``, the stored conversation is the history.
+    Leave ``conversation_id`` out to start a conversation (the answer carries its new id); send
+    it back to continue one you started: the stored conversation is the history unless you send
+    ``history``. An id that is unknown, or not yours, is 404.
     """
     turn = ChatTurn(
-        body.message, body.history, body.conversation_id, client=stream_client(request), surface="api"
+        body.message,
+        body.history,
+        body.conversation_id,
+        client=stream_client(request),
+        surface="api",
+        owner=get_principal(request).owner,
     )
     if not body.stream:
         return await chat.answer(turn)
-    stream = chat.stream(turn)  # bad input and a full house are JSON errors before streaming
+    # Bad input, someone else's conversation and a full house are JSON errors before streaming.
+    stream = await chat.stream(turn)
     return LimitedEventSourceResponse(
         stream_events(stream.events),
         release=stream.release,

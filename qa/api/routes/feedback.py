@@ -26,6 +26,9 @@ class FeedbackReceipt(BaseModel):
     message_id: str
     rating: Rating
     source: str
+    replaced: bool = Field(
+        description="True when this rating replaced your earlier one (the last one counts)."
+    )
 
 
 @router.post(
@@ -35,8 +38,16 @@ class FeedbackReceipt(BaseModel):
     responses={404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
 )
 async def add_feedback(body: FeedbackRequest, request: Request, store: StoreDep) -> FeedbackReceipt:
-    """Rate an answer by its ``message_id`` (404 when no such answer was recorded)."""
-    source = get_principal(request).source
+    """Rate an answer in one of your conversations by its ``message_id``.
+
+    404 when no such answer was recorded or it is someone else's. Rating again replaces your
+    earlier rating (``replaced: true``): one rating per answer and rater, the last one counts.
+    """
+    principal = get_principal(request)
     comment = body.comment.strip() if body.comment and body.comment.strip() else None
-    await store.add_feedback(body.message_id, body.rating, comment, source)
-    return FeedbackReceipt(message_id=body.message_id, rating=body.rating, source=source)
+    replaced = await store.add_feedback(
+        body.message_id, body.rating, comment, principal.source, principal.owner
+    )
+    return FeedbackReceipt(
+        message_id=body.message_id, rating=body.rating, source=principal.source, replaced=replaced
+    )

@@ -25,6 +25,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from qa.answering.events import PIECE, Finished, StreamEvent
 from qa.api.deps import ChatDep, SettingsDep
 from qa.api.schemas import ErrorResponse
+from qa.api.security import get_principal
 from qa.api.streams import LimitedEventSourceResponse, stream_client
 from qa.contract import MAX_TURN_CHARS, Answer, Citation, ResourceId, Turn
 from qa.errors import InvalidInputError, NotFoundError, NotReadyError
@@ -188,7 +189,9 @@ async def completion_chunks(events: AsyncGenerator[StreamEvent, None]) -> AsyncI
     response_model=ChatCompletion,
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "JSON, or chunks when stream"},
+        404: {"model": ErrorResponse},
         422: {"model": ErrorResponse},
+        429: {"model": ErrorResponse},
         503: {"model": ErrorResponse},
     },
 )
@@ -198,11 +201,16 @@ async def chat_completions(
     """OpenAI's chat completions API over the corpus: cited answers, streaming included."""
     question, history = split_messages(body.messages, settings.max_history_messages)
     turn = ChatTurn(
-        question, history, body.conversation_id, client=stream_client(request), surface="openai"
+        question,
+        history,
+        body.conversation_id,
+        client=stream_client(request),
+        surface="openai",
+        owner=get_principal(request).owner,
     )
     if body.stream:
         # The slot is held while the answer is composed; then it is streamed, verified, at once.
-        stream = chat.stream(turn, incremental=False)
+        stream = await chat.stream(turn, incremental=False)
         return LimitedEventSourceResponse(
             completion_chunks(stream.events),
             release=stream.release,

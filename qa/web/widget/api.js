@@ -43,11 +43,22 @@ async function errorFrom(response) {
   return new ApiError(code, message, { status: response.status, retryAfter });
 }
 
-export function createClient(base, key) {
+/** The header carrying this tab's session: the server issues it, the widget sends it back. */
+export const SESSION_HEADER = "X-QA-Session";
+
+/**
+ * `session` ({ get(), set(token) }) keeps the token the server issues with a widget key: it makes
+ * this tab's conversations and ratings this tab's own (another visitor with the same public key
+ * gets 404 for them). A header, not a cookie: the widget runs on other sites' pages, where
+ * third-party cookies are blocked and would invite cross-site request forgery.
+ */
+export function createClient(base, key, session = { get: () => null, set: () => {} }) {
   const headers = (json) => {
     const result = { Accept: "application/json" };
     if (json) result["Content-Type"] = "application/json";
     if (key) result.Authorization = `Bearer ${key}`;
+    const token = session.get();
+    if (token) result[SESSION_HEADER] = token;
     return result;
   };
   const documents = new Map();
@@ -60,6 +71,8 @@ export function createClient(base, key) {
       if (error && error.name === "AbortError") throw error;
       throw new ApiError("network", OFFLINE);
     }
+    const issued = response.headers.get(SESSION_HEADER);
+    if (issued) session.set(issued);
     if (!response.ok) throw await errorFrom(response);
     return response;
   }

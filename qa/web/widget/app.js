@@ -6,7 +6,7 @@ import { createClient } from "./api.js";
 import { createConversation, restore } from "./messages.js";
 import { h, icon } from "./render.js";
 import { createSourceSheet } from "./sources.js";
-import { createStore } from "./store.js";
+import { createSession, createStore } from "./store.js";
 
 const MAX_STARTERS = 6;
 
@@ -27,7 +27,7 @@ export function mount(script, base) {
   const data = script.dataset;
   const mode = data.mode === "page" ? "page" : "launcher";
   const key = data.key || "";
-  const client = createClient(base, key);
+  const client = createClient(base, key, createSession(base));
   const store = createStore(base);
   const state = store.load();
   const text = {

@@ -36,3 +36,27 @@ export function createStore(base) {
     empty,
   };
 }
+
+/** This tab's session token for `base` (issued by the server; see api.js). Survives reloads and
+ * "New conversation", ends with the tab. */
+export function createSession(base) {
+  const key = `qa-widget-session:${base}`;
+  let memory = null; // when storage is blocked, the session lasts as long as the page
+  return {
+    get() {
+      try {
+        return sessionStorage.getItem(key) || memory;
+      } catch {
+        return memory;
+      }
+    },
+    set(token) {
+      memory = String(token);
+      try {
+        sessionStorage.setItem(key, memory);
+      } catch {
+        // Blocked storage: kept in memory only.
+      }
+    },
+  };
+}

@@ -1,0 +1,1 @@
+"""Alembic migrations of the conversation store, shipped inside the package (``qa db upgrade``)."""
