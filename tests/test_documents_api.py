@@ -53,7 +53,7 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
 
 
 def cited(client: TestClient | httpx.Client, question: str) -> set[str]:
-    body = client.post("/v1/chat", json={"message": question}).json()
+    body = client.post("/v1/chat", json={"message": question}, headers=ADMIN).json()
     return {c["doc_id"] for c in body["citations"]}
 
 
@@ -72,13 +72,13 @@ def test_an_uploaded_document_is_answered_from_at_once_and_a_removed_one_no_long
     assert response.status_code == 201, response.text
     assert response.json() == {"doc_id": "lighthouse", "status": "added", "sentences": None, "documents": 2}
     assert cited(client, question) == {"lighthouse"}
-    assert client.get("/v1/documents/lighthouse").json()["text"] == LIGHTHOUSE
+    assert client.get("/v1/documents/lighthouse", headers=ADMIN).json()["text"] == LIGHTHOUSE
     assert upload(client, "lighthouse.txt", LIGHTHOUSE.encode()).json()["status"] == "unchanged"
 
     removed = client.delete("/v1/documents/lighthouse", headers=ADMIN)
     assert removed.status_code == 200 and removed.json()["status"] == "removed"
     assert "lighthouse" not in cited(client, question)
-    assert client.get("/v1/documents/lighthouse").status_code == 404
+    assert client.get("/v1/documents/lighthouse", headers=ADMIN).status_code == 404
     missing = client.delete("/v1/documents/lighthouse", headers=ADMIN)
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
 
@@ -112,7 +112,7 @@ def test_bad_files_get_a_4xx_with_a_reason(
     error = response.json()["error"]
     assert error["code"] == code and error["message"]
     assert "/tmp" not in error["message"] and "qa-upload" not in error["message"]
-    assert len(client.get("/v1/documents").json()["documents"]) == 1
+    assert len(client.get("/v1/documents", headers=ADMIN).json()["documents"]) == 1
 
 
 def test_a_file_over_the_limit_is_refused(tmp_path: Path) -> None:
@@ -142,10 +142,10 @@ def test_only_an_admin_key_may_change_documents(tmp_path: Path) -> None:
 
 
 def test_a_failed_ingestion_leaves_the_previous_documents_answering(client: TestClient) -> None:
-    before = client.get("/v1/documents").json()
+    before = client.get("/v1/documents", headers=ADMIN).json()
     response = upload(client, "bomb.txt", b"Engineers detonate the old dam at noon.")
     assert response.status_code == 500 and "embedding failed" not in response.text
-    assert client.get("/v1/documents").json() == before
+    assert client.get("/v1/documents", headers=ADMIN).json() == before
     assert "kim-russia-visit" in cited(client, "Where did Kim Jong-un travel?")
     assert upload(client, "lighthouse.txt", LIGHTHOUSE.encode()).status_code == 201  # still works after
 

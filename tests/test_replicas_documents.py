@@ -50,15 +50,15 @@ def test_a_document_uploaded_through_one_replica_is_cited_by_the_other(
             assert response.json()["status"] == "added" and response.json()["documents"] == 2
             assert cited(first, QUESTION) == {"lighthouse"}  # at once where it was uploaded
             assert wait_until(lambda: cited(second, QUESTION) == {"lighthouse"})
-            quote = second.post("/v1/chat", json={"message": QUESTION}).json()["citations"][0]
-            text = second.get("/v1/documents/lighthouse").json()["text"]
+            quote = second.post("/v1/chat", json={"message": QUESTION}, headers=ADMIN).json()["citations"][0]
+            text = second.get("/v1/documents/lighthouse", headers=ADMIN).json()["text"]
             assert text[quote["start"] : quote["end"]] == quote["quote"]
 
             removed = second.delete("/v1/documents/lighthouse", headers=ADMIN)
             assert removed.status_code == 200, removed.text
             assert "lighthouse" not in cited(second, QUESTION)
             assert wait_until(lambda: "lighthouse" not in cited(first, QUESTION))
-            assert wait_until(lambda: first.get("/v1/documents/lighthouse").status_code == 404)
+            assert wait_until(lambda: first.get("/v1/documents/lighthouse", headers=ADMIN).status_code == 404)
     finally:
         settings = make_settings(tmp_path / "a", index=index, milvus=milvus)
         MilvusIndex(settings).drop()
