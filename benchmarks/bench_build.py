@@ -129,7 +129,12 @@ def main(argv: list[str] | None = None) -> None:
 
         timed = TimedEmbedder(embedder)
         started = time.perf_counter()
-        path = build_index(settings, timed, on_skip=lambda p, r: None)
+        def report(stage: str, done: int, total: int) -> None:
+            if done == total or done % 10 == 0:
+                elapsed = time.perf_counter() - started
+                print(f"{stage}: {done}/{total} ({elapsed:.0f} s)", file=sys.stderr, flush=True)
+
+        path = build_index(settings, timed, report, on_skip=lambda p, r: None)
         seconds = time.perf_counter() - started
         counts = read_manifest(index).counts
         in_build = timed.texts / timed.seconds if timed.seconds else 0.0
