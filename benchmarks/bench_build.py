@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--all", action="store_true", help="Every tutorial/library/reference page.")
     parser.add_argument("--pages", type=int, default=None, help="Keep only the first N pages.")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--questions", type=int, default=None, help="Ask only the first N questions.")
     parser.add_argument("--raw-texts", type=int, default=2048)
     parser.add_argument("--no-milvus", action="store_true")
     parser.add_argument("--model-cache", type=Path, default=REPO / "index" / "models")
@@ -129,6 +130,7 @@ def main(argv: list[str] | None = None) -> None:
 
         timed = TimedEmbedder(embedder)
         started = time.perf_counter()
+
         def report(stage: str, done: int, total: int) -> None:
             if done == total or done % 10 == 0:
                 elapsed = time.perf_counter() - started

@@ -41,12 +41,27 @@ def commands(results: Path, tiny: bool, scale_sizes: list[str]) -> dict[str, lis
             "answer": [*script("answer"), "--rounds", "1", "--threads", "2", *cache],
             "server": [*script("server"), "--rounds", "1", "--requests", "20", "--concurrency", "4", *cache],
             "scale": [*script("scale"), "--sizes", "2000", "--queries", "10", "--ef-search", "16"],
+            "build": [*script("build"), "--pages", "1", "--raw-texts", "64", "--questions", "5", *cache],
+            "cluster": [
+                *script("cluster"),
+                "--replicas",
+                "1",
+                "--requests",
+                "16",
+                "--sequential",
+                "3",
+                "--concurrency",
+                "4",
+            ],
         }
     return {
         "embed": script("embed"),
         "answer": script("answer"),
         "server": script("server"),
         "scale": [*script("scale"), "--sizes", *scale_sizes],
+        # The whole python3.11-doc build is long (see docs/performance.md): run it on its own with
+        # `python benchmarks/bench_build.py --all`; its JSON is rendered when present.
+        "cluster": script("cluster"),
     }
 
 
@@ -222,7 +237,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tiny", action="store_true", help="Tiny sizes: checks the scripts run.")
     parser.add_argument("--skip-scale", action="store_true")
     parser.add_argument("--scale-sizes", nargs="+", default=["100000", "1000000"])
-    parser.add_argument("--only", nargs="+", choices=["embed", "answer", "server", "scale"], default=None)
+    parser.add_argument(
+        "--only", nargs="+", choices=["embed", "answer", "server", "scale", "build", "cluster"], default=None
+    )
     parser.add_argument("--render-only", action="store_true")
     args = parser.parse_args(argv)
     args.results.mkdir(parents=True, exist_ok=True)
