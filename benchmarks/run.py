@@ -82,7 +82,8 @@ def check(value: float | None, limit: float, higher_is_better: bool = False) -> 
 
 def render(results: Path) -> str:
     answer, server, embed, scale = (load(results, n) for n in ("answer", "server", "embed", "scale"))
-    first = next((r for r in (answer, server, embed, scale) if r), None)
+    build, cluster = load(results, "build"), load(results, "cluster")
+    first = next((r for r in (answer, server, embed, scale, build, cluster) if r), None)
     lines = ["# Benchmark results", ""]
     if first:
         m = first["machine"]
@@ -225,7 +226,52 @@ def render(results: Path) -> str:
             for r in scale["rows"]
         ]
         lines.append("")
+    lines += render_scale_out(build, cluster)
     return "\n".join(lines)
+
+
+def render_scale_out(build: dict[str, Any] | None, cluster: dict[str, Any] | None) -> list[str]:
+    """The issue 13 sections: replicas behind nginx per backend, and the big index build."""
+    lines: list[str] = []
+    if cluster:
+        lines += [
+            f"## Replicas behind nginx (`python benchmarks/bench_cluster.py`, load {cluster['machine']['load_avg_1m']})",
+            "",
+            "| backend | replicas | per question p50 / p95 | concurrency | answers/s | p50 / p95 under load | errors |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for row in cluster["rows"]:
+            one, many = row["per_question"], row["concurrent"]
+            lines.append(
+                f"| {row['backend']} | {row['replicas']} | {one['p50_ms']} / {one['p95_ms']} ms | "
+                f"{many['clients']} | {many['answers_per_s']} | {many['latency']['p50_ms']} / "
+                f"{many['latency']['p95_ms']} ms | {many['errors']} |"
+            )
+        lines.append("")
+    if build:
+        b = build["faiss_build"]
+        lines += [
+            f"## Index build (`python benchmarks/bench_build.py`, load {build['machine']['load_avg_1m']})",
+            "",
+            "| measure | value |",
+            "| --- | --- |",
+            f"| corpus | {build['pages']} python3.11-doc pages: {b['documents']} documents, {b['sentences']} "
+            f"sentences, {b['chunks']} chunks |",
+            f"| FAISS build time | {b['seconds']} s ({b['sentences_per_s']} sentences/s) |",
+            f"| embedding throughput in the build / raw ONNX on all cores | {b['embedding_texts_per_s']} / "
+            f"{build['raw_onnx_texts_per_s_all_cores']} texts/s ({round(100 * b['share_of_raw_throughput'])} %) |",
+            f"| peak RSS, index size | {b['peak_rss_mb']} MB, {b['index_mb']} MB |",
+            f"| answer p50 / p95, FAISS | {build['faiss_answer']['p50_ms']} / {build['faiss_answer']['p95_ms']} ms |",
+        ]
+        if "milvus_answer" in build:
+            m = build["milvus_fill"]
+            lines += [
+                f"| Milvus fill (vectors copied from the FAISS build) | {m['seconds']} s |",
+                f"| answer p50 / p95, Milvus | {build['milvus_answer']['p50_ms']} / "
+                f"{build['milvus_answer']['p95_ms']} ms |",
+            ]
+        lines.append("")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> None:

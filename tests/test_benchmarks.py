@@ -36,6 +36,14 @@ def test_the_benchmark_suite_runs_at_a_tiny_size(real_embedder: Embedder, tmp_pa
     assert [row["index"].split()[0] for row in scale["rows"]] == ["flat", "HNSW"]
     assert scale["rows"][0]["recall_at_10"] == 1.0
 
+    build = json.loads((results / "build.json").read_text())
+    assert build["faiss_build"]["documents"] == 1 and build["faiss_build"]["texts_embedded"] > 0
+    assert 0 < build["faiss_build"]["share_of_raw_throughput"] and build["faiss_answer"]["n"] == 5
+    assert build["milvus_fill"]["written"] == 1 and build["milvus_answer"]["n"] == 5
+    cluster = json.loads((results / "cluster.json").read_text())
+    assert [(r["backend"], r["replicas"]) for r in cluster["rows"]] == [("faiss", 1), ("milvus", 1)]
+    assert all(r["concurrent"]["errors"] == 0 and r["concurrent"]["requests"] == 16 for r in cluster["rows"])
+
     markdown = (tmp_path / "results.md").read_text()
-    assert markdown.count("\n## ") >= 5  # targets, answer, server, embedding, scale
+    assert markdown.count("\n## ") >= 7  # targets, answer, server, embedding, scale, replicas, build
     assert "| CPU |" in markdown and "in-process answer p50" in markdown
