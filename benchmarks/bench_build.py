@@ -18,6 +18,7 @@ Prepares the corpus with ``eval/pydocs/prepare.py`` (Debian's python3.11-doc), t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import subprocess
 import sys
@@ -96,6 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--raw-texts", type=int, default=2048)
     parser.add_argument("--no-milvus", action="store_true")
     parser.add_argument("--model-cache", type=Path, default=REPO / "index" / "models")
+    parser.add_argument("--milvus-uri", default=None, help="Use this Milvus server (else start one).")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
 
@@ -158,11 +160,15 @@ def main(argv: list[str] | None = None) -> None:
         if not args.no_milvus:
             from qa.index.milvus import MilvusIndex
             from qa.index.milvus_search import build_milvus
-            from tests.milvus_server import milvus_server
+            from tests.milvus_server import milvus_server, new_prefix
 
-            with milvus_server(root / "milvus", root / "milvus.log") as uri:
+            with contextlib.ExitStack() as stack:
+                uri = args.milvus_uri or stack.enter_context(
+                    milvus_server(root / "milvus", root / "milvus.log")
+                )
+                prefix = MilvusSettings(uri=uri, collection_prefix=new_prefix())
                 milvus_settings = settings.model_copy(
-                    update={"index": IndexSettings(backend="milvus"), "milvus": MilvusSettings(uri=uri)}
+                    update={"index": IndexSettings(backend="milvus"), "milvus": prefix}
                 )
                 started = time.perf_counter()
                 filled = build_milvus(milvus_settings, make_build_embedder(milvus_settings))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import tempfile
 import time
@@ -81,6 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=800)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--sequential", type=int, default=None, help="Questions asked one at a time.")
+    parser.add_argument("--milvus-uri", default=None, help="Use this Milvus server (else start one).")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
 
@@ -95,9 +97,10 @@ def main(argv: list[str] | None = None) -> None:
         corpus = root / "corpus"
         corpus.mkdir()
         (corpus / ARTICLE.name).write_text(ARTICLE.read_text())
-        milvus_uri = None
-        with milvus_server(root / "milvus", root / "milvus.log") as uri:
-            milvus_uri = uri
+        with contextlib.ExitStack() as stack:
+            milvus_uri = args.milvus_uri or stack.enter_context(
+                milvus_server(root / "milvus", root / "milvus.log")
+            )
             for backend in args.backends:
                 for replicas in args.replicas:
                     env = {"QA_ADMIN_KEYS": ADMIN_KEY, "QA_INDEX__BACKEND": backend}

@@ -29,10 +29,13 @@ from qa.config import IndexSettings  # noqa: E402
 TARGETS = "issue 7 targets on this 2-core machine"
 
 
-def commands(results: Path, tiny: bool, scale_sizes: list[str]) -> dict[str, list[str]]:
+def commands(
+    results: Path, tiny: bool, scale_sizes: list[str], milvus_uri: str | None = None
+) -> dict[str, list[str]]:
     def script(name: str) -> list[str]:
         return [sys.executable, str(HERE / f"bench_{name}.py"), "--out", str(results / f"{name}.json")]
 
+    milvus = ["--milvus-uri", milvus_uri] if milvus_uri else []
     if tiny:
         # Reuse the ONNX export the test session already made instead of exporting per script.
         cache = ["--model-cache", str(HERE.parent / "index" / "models")]
@@ -41,7 +44,17 @@ def commands(results: Path, tiny: bool, scale_sizes: list[str]) -> dict[str, lis
             "answer": [*script("answer"), "--rounds", "1", "--threads", "2", *cache],
             "server": [*script("server"), "--rounds", "1", "--requests", "20", "--concurrency", "4", *cache],
             "scale": [*script("scale"), "--sizes", "2000", "--queries", "10", "--ef-search", "16"],
-            "build": [*script("build"), "--pages", "1", "--raw-texts", "64", "--questions", "5", *cache],
+            "build": [
+                *script("build"),
+                "--pages",
+                "1",
+                "--raw-texts",
+                "64",
+                "--questions",
+                "5",
+                *cache,
+                *milvus,
+            ],
             "cluster": [
                 *script("cluster"),
                 "--replicas",
@@ -61,7 +74,7 @@ def commands(results: Path, tiny: bool, scale_sizes: list[str]) -> dict[str, lis
         "scale": [*script("scale"), "--sizes", *scale_sizes],
         # The whole python3.11-doc build is long (see docs/performance.md): run it on its own with
         # `python benchmarks/bench_build.py --all`; its JSON is rendered when present.
-        "cluster": script("cluster"),
+        "cluster": [*script("cluster"), *milvus],
     }
 
 
@@ -287,10 +300,13 @@ def main(argv: list[str] | None = None) -> None:
         "--only", nargs="+", choices=["embed", "answer", "server", "scale", "build", "cluster"], default=None
     )
     parser.add_argument("--render-only", action="store_true")
+    parser.add_argument(
+        "--milvus-uri", default=None, help="A running Milvus server (else each script starts one)."
+    )
     args = parser.parse_args(argv)
     args.results.mkdir(parents=True, exist_ok=True)
     if not args.render_only:
-        for name, command in commands(args.results, args.tiny, args.scale_sizes).items():
+        for name, command in commands(args.results, args.tiny, args.scale_sizes, args.milvus_uri).items():
             if (args.only and name not in args.only) or (name == "scale" and args.skip_scale):
                 continue
             print(f"== {name}: {' '.join(command[1:])}", file=sys.stderr, flush=True)
