@@ -20,11 +20,9 @@ hashes) is its ``generation``, which replicas poll to pick up changes made by an
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -35,13 +33,14 @@ from qa.corpus.documents import Document
 from qa.embedding.base import Embedder, Vectors
 from qa.errors import IndexMissingError, NotReadyError
 from qa.index.lexical import tokenize
+from qa.index.stored import StoredDocument, fingerprint
 
 # gRPC keepalive pings off: pymilvus pings every 10 s by default, which Milvus Lite's server
 # answers after a few idle minutes with GOAWAY "too_many_pings", killing the shared connection
 # (seen here). Calls carry their own timeouts instead.
 GRPC_OPTIONS = {"grpc.keepalive_time_ms": 2**31 - 1, "grpc.keepalive_permit_without_calls": 0}
-PART_CHARS = 15_000
-_ITERATOR_LOG = "pymilvus.client.iterator.query_iterator"  # UTF-8 needs at most 4 bytes a character: 60 kB < the 64 KiB VARCHAR limit
+PART_CHARS = 15_000  # UTF-8 needs at most 4 bytes a character: 60 kB < the 64 KiB VARCHAR limit
+_ITERATOR_LOG = "pymilvus.client.iterator.query_iterator"
 MAX_KEY = 1024
 INSERT_BATCH = 256
 _DUMMY_DIM = 2  # Milvus wants a vector field in every collection, even the documents one
@@ -53,30 +52,6 @@ class MilvusUnavailableError(NotReadyError):
 
 def _literal(value: str) -> str:
     return json.dumps(value)  # a double-quoted string with escapes, as Milvus expressions take
-
-
-@dataclass(frozen=True, slots=True)
-class StoredDocument:
-    """One document with its spans, as kept in the documents collection."""
-
-    document: Document
-    sentences: list[tuple[int, int, int]]  # (start, end, paragraph), n = position
-    chunks: list[tuple[int, int, int, int]]  # (start, end, first sentence n, sentence count)
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {"document": asdict(self.document), "sentences": self.sentences, "chunks": self.chunks},
-            ensure_ascii=False,
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> StoredDocument:
-        data = json.loads(text)
-        return cls(
-            Document(**data["document"]),
-            [tuple(s) for s in data["sentences"]],
-            [tuple(c) for c in data["chunks"]],
-        )
 
 
 class MilvusIndex:
@@ -210,7 +185,11 @@ class MilvusIndex:
             texts = [s.text for s in sentences] + context_texts(sentences) + [c.text for c in chunks]
             embedded = _embed(embedder, texts, self.settings.embedding.batch_size * 16)
             n = len(sentences)
-            vectors = {"sentences": embedded[:n], "contexts": embedded[n : 2 * n], "chunks": embedded[2 * n :]}
+            vectors = {
+                "sentences": embedded[:n],
+                "contexts": embedded[n : 2 * n],
+                "chunks": embedded[2 * n :],
+            }
         contexts, chunk_vectors = vectors["contexts"], vectors["chunks"]
         sentence_vectors = vectors["sentences"]
         doc_id = document.doc_id
@@ -333,12 +312,6 @@ class MilvusIndex:
                 ids = tuple(range(offset + first, offset + first + count))
                 chunks.append(Chunk(f"{doc_id}:{n}", doc_id, start, end, ids, document.text[start:end]))
         return documents, sentences, chunks, hashes
-
-
-def fingerprint(hashes: dict[str, str]) -> str:
-    """The generation name of a set of documents (ids and content hashes)."""
-    digest = hashlib.sha256(json.dumps(sorted(hashes.items())).encode()).hexdigest()[:16]
-    return f"milvus-{len(hashes)}-{digest}"
 
 
 def _embed(embedder: Embedder, texts: list[str], step: int) -> Vectors:

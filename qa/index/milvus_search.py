@@ -17,7 +17,8 @@ from qa.corpus.documents import OnSkip, load_corpus
 from qa.embedding.base import Embedder, Vectors
 from qa.index.load import SearchIndex
 from qa.index.manifest import Counts, Manifest, settings_fingerprint
-from qa.index.milvus import MilvusIndex, fingerprint
+from qa.index.milvus import MilvusIndex
+from qa.index.stored import fingerprint
 
 Progress = Callable[[str, int, int], None]
 
@@ -195,6 +196,11 @@ def build_milvus(
                 written += 1
             if progress is not None:
                 progress("Embedding documents", done, len(documents))
-        return {"documents": len(documents), "embedded": embedded, "written": written, "unchanged": len(documents) - written}
+        return {
+            "documents": len(documents),
+            "embedded": embedded,
+            "written": written,
+            "unchanged": len(documents) - written,
+        }
     finally:
         milvus.close()
