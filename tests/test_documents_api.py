@@ -3,6 +3,7 @@ noticed by a second server on the same disk, and bad files refused with a reason
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -155,8 +156,7 @@ def test_another_server_on_the_same_disk_picks_up_the_change(tmp_path: Path) -> 
     question = "What colour was the Zorblax lighthouse on Kelvin Island painted?"
     with (
         client_for(settings) as first,
-        client_for(settings) as second,
-        serve(second.app) as url,  # type: ignore[arg-type]
+        serve(client_for(settings).app) as url,  # type: ignore[arg-type]
         httpx.Client(base_url=url, timeout=30) as other,
     ):
         assert upload(first, "lighthouse.txt", LIGHTHOUSE.encode()).status_code == 201
@@ -172,3 +172,36 @@ def wait_until(condition: object, timeout: float = 20.0) -> bool:
             return True
         time.sleep(0.2)
     return False
+
+
+def test_answers_in_flight_during_uploads_and_removals_all_succeed(tmp_path: Path) -> None:
+    settings = admin_settings(tmp_path)
+    questions = ["Where did Kim Jong-un travel?", "What did Putin show Kim?", "Who is Chun In-bum?"]
+    app = client_for(settings).app  # served by uvicorn only: one lifespan, one event loop
+    with (
+        serve(app) as url,  # type: ignore[arg-type]
+        httpx.Client(base_url=url, timeout=60, headers=ADMIN) as http,
+    ):
+        statuses: list[int] = []
+        done = threading.Event()
+
+        def ask_repeatedly() -> None:
+            with httpx.Client(base_url=url, timeout=60, headers=ADMIN) as asker:
+                while not done.is_set():
+                    for question in questions:
+                        statuses.append(asker.post("/v1/chat", json={"message": question}).status_code)
+
+        askers = [threading.Thread(target=ask_repeatedly) for _ in range(4)]
+        for thread in askers:
+            thread.start()
+        try:
+            for round_ in range(3):
+                text = LIGHTHOUSE.replace("1931", str(1931 + round_)).encode()
+                assert upload(http, "lighthouse.txt", text).status_code == 201
+                assert http.delete("/v1/documents/lighthouse").status_code == 200
+        finally:
+            done.set()
+            for thread in askers:
+                thread.join(60)
+        assert statuses and set(statuses) == {200}, set(statuses)
+        assert app.state.runtime.reloads >= 6  # type: ignore[attr-defined]
