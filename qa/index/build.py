@@ -28,6 +28,7 @@ from qa.index.manifest import (
     settings_fingerprint,
     staleness,
 )
+from qa.index.reuse import VectorReuse
 from qa.index.storage import publish_build
 from qa.index.vectors import build_vector_index, choose_params
 
@@ -36,54 +37,6 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 def _no_progress(stage: str, done: int, total: int) -> None:
     return None
-
-
-class _Reuse:
-    """Vectors of the current build, looked up by document content, for incremental builds.
-
-    Sentences and chunks are a pure function of a document's text and the chunking settings
-    (both checked), so a document whose content hash is unchanged has exactly the sentences and
-    chunks it had, and its vectors can be copied instead of recomputed.
-    """
-
-    def __init__(self, index: SearchIndex | None) -> None:
-        self._index = index
-        self._sentences: dict[str, list[int]] = {}
-        self._chunks: dict[str, list[int]] = {}
-        self._by_hash: dict[str, Document] = {}
-        if index is None:
-            return
-        for document in index.documents.values():
-            self._by_hash[document.sha256] = document
-        for sentence in index.sentences:
-            self._sentences.setdefault(sentence.doc_id, []).append(sentence.sentence_id)
-        for position, chunk in enumerate(index.chunks):
-            self._chunks.setdefault(chunk.doc_id, []).append(position)
-
-    @classmethod
-    def of_current(cls, settings: Settings, dimension: int) -> _Reuse:
-        """The current build if it was made with the same model and chunking, else nothing."""
-        try:
-            manifest = read_manifest(settings.index_dir)
-            if manifest.fingerprint() != settings_fingerprint(settings) or manifest.dimension != dimension:
-                return cls(None)
-            return cls(load_index(settings.index_dir, settings.index))
-        except NotReadyError:  # missing or corrupt: build from scratch
-            return cls(None)
-
-    def vectors(self, document: Document, sentences: int, chunks: int) -> dict[str, Vectors] | None:
-        """Every vector set's rows for an unchanged document, or None when it must be embedded."""
-        old = self._by_hash.get(document.sha256)
-        if self._index is None or old is None or old.text != document.text:
-            return None
-        sentence_ids = self._sentences.get(old.doc_id, [])
-        chunk_ids = self._chunks.get(old.doc_id, [])
-        if len(sentence_ids) != sentences or len(chunk_ids) != chunks:
-            return None
-        return {
-            name: self._index.search.vectors(name, chunk_ids if name == "chunks" else sentence_ids)
-            for name in VECTOR_SETS
-        }
 
 
 def _positions_by_doc(doc_ids: list[str]) -> dict[str, list[int]]:
@@ -99,7 +52,7 @@ def _vectors_with_reuse(
     documents: list[Document],
     sentences: list[Sentence],
     chunks: list[Chunk],
-    reuse: _Reuse,
+    reuse: VectorReuse,
     progress: Progress,
 ) -> tuple[dict[str, Vectors], int]:
     """Every vector set, copied for unchanged documents; also returns how many were reused.
@@ -181,7 +134,7 @@ def build_index(
     chunks = build_chunks(
         documents, sentences, settings.chunking.sentences_per_chunk, settings.chunking.overlap
     )
-    previous = _Reuse.of_current(settings, embedder.dimension) if reuse else _Reuse(None)
+    previous = VectorReuse.of_current(settings, embedder.dimension) if reuse else VectorReuse(None)
     vectors, reused = _vectors_with_reuse(
         settings, embedder, documents, sentences, chunks, previous, progress
     )

@@ -175,11 +175,11 @@ def build_milvus(
     through any replica); ``qa index remove`` or ``DELETE /v1/documents/{id}`` removes them.
     """
     from qa.corpus.chunking import build_chunks, sentences_of
-    from qa.index.build import _Reuse
+    from qa.index.reuse import VectorReuse
 
     milvus = MilvusIndex(settings, embedder.dimension)
     # A local FAISS build of the same corpus lends its vectors: moving to Milvus re-embeds nothing.
-    local = _Reuse.of_current(settings, embedder.dimension)
+    local = VectorReuse.of_current(settings, embedder.dimension)
     chunking = settings.chunking
     try:
         milvus.create(embedder.dimension)
