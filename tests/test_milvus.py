@@ -117,3 +117,22 @@ def test_a_document_written_by_anyone_changes_the_generation_and_is_loaded(
     assert current_generation(settings) == empty
     assert load_current(settings, real_embedder.dimension).documents == {}
     writer.drop()
+
+
+def test_a_milvus_failure_is_a_503_not_a_traceback(
+    milvus_uri: str, tmp_path: Path, real_embedder: Embedder
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from qa.api.app import create_app
+    from tests.conftest import make_settings
+
+    settings = milvus_settings(make_settings(tmp_path), milvus_uri)
+    app = create_app(settings, lambda s: QAPipeline.load(s, embedder_factory=lambda _: real_embedder))
+    with TestClient(app) as client:
+        assert client.post("/v1/chat", json={"message": "Where did Kim travel?"}).status_code == 200
+        MilvusIndex(settings).drop()  # the collections vanish under a running replica
+        response = client.post("/v1/chat", json={"message": "Where did Kim travel?"})
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "search_unavailable"
+        assert "Traceback" not in response.text and milvus_uri not in response.text

@@ -49,6 +49,9 @@ _DUMMY_DIM = 2  # Milvus wants a vector field in every collection, even the docu
 class MilvusUnavailableError(NotReadyError):
     """The Milvus server cannot be reached or refused an operation."""
 
+    code = "search_unavailable"
+    public_message = "The search service is unavailable right now; try again shortly."
+
 
 def _literal(value: str) -> str:
     return json.dumps(value)  # a double-quoted string with escapes, as Milvus expressions take

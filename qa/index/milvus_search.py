@@ -17,7 +17,7 @@ from qa.corpus.documents import OnSkip, load_corpus
 from qa.embedding.base import Embedder, Vectors
 from qa.index.load import SearchIndex
 from qa.index.manifest import Counts, Manifest, settings_fingerprint
-from qa.index.milvus import MilvusIndex
+from qa.index.milvus import MilvusIndex, MilvusUnavailableError
 from qa.index.stored import fingerprint
 
 Progress = Callable[[str, int, int], None]
@@ -47,6 +47,13 @@ class MilvusSearch:
         self._lock = threading.Lock()
         self.dimension = milvus.dimension or 0
 
+    def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
+        """A Milvus call; a failure becomes a 503 naming the search service, never a traceback."""
+        try:
+            return method(*args, **kwargs)
+        except Exception as exc:  # pymilvus raises MilvusException and raw gRPC errors alike
+            raise MilvusUnavailableError(f"Milvus call failed: {_first_line(exc)}") from exc
+
     def _ids(self, name: str) -> dict[str, int]:
         return self._chunk_ids if name == "chunks" else self._sentence_ids
 
@@ -55,7 +62,8 @@ class MilvusSearch:
         ids = self._ids(name)
         if k <= 0 or not ids:
             return []
-        hits = self._milvus.client.search(
+        hits = self._call(
+            self._milvus.client.search,
             getattr(self._milvus, collection),
             data=[vector[0].tolist()],
             anns_field=field,
@@ -70,7 +78,8 @@ class MilvusSearch:
     def bm25_chunks(self, query_tokens: list[str], k: int) -> list[int]:
         if k <= 0 or not query_tokens or not self._chunk_ids:
             return []
-        hits = self._milvus.client.search(
+        hits = self._call(
+            self._milvus.client.search,
             self._milvus.chunks,
             data=[" ".join(query_tokens)],
             anns_field="sparse",
@@ -105,7 +114,8 @@ class MilvusSearch:
 
     def _fetch(self, ids: list[int]) -> None:
         keys = [self._sentence_keys[i] for i in ids]
-        found = self._milvus.client.query(
+        found = self._call(
+            self._milvus.client.query,
             self._milvus.sentences,
             filter=f"pk in {_string_list(keys)}",
             output_fields=["pk", "vector", "context"],
@@ -118,6 +128,10 @@ class MilvusSearch:
                         np.asarray(row["vector"], dtype=np.float32),
                         np.asarray(row["context"], dtype=np.float32),
                     )
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
 
 
 def _key(hit: Any) -> str:
