@@ -119,6 +119,7 @@ def index_build() -> None:
                 f"{done['documents']} documents, {done['written']} written ({done['embedded']} embedded), "
                 f"{done['unchanged']} unchanged.",
                 highlight=False,
+                soft_wrap=True,
             )
             return
 
@@ -194,6 +195,22 @@ def index_status() -> None:
     from qa.index import read_manifest, staleness
 
     settings = get_settings()
+    if settings.index.backend == "milvus":
+        from qa.index.milvus import MilvusIndex
+
+        with user_errors():
+            milvus = MilvusIndex(settings)
+            try:
+                count = len(milvus.stored_hashes())
+                generation = milvus.fingerprint()
+            finally:
+                milvus.close()
+        out.print(
+            f"Milvus at {settings.milvus.uri}: {count} documents ({generation}).",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
     with user_errors():
         manifest = read_manifest(settings.index_dir)
         reason = staleness(settings)

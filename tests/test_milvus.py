@@ -136,3 +136,46 @@ def test_a_milvus_failure_is_a_503_not_a_traceback(
         assert response.status_code == 503
         assert response.json()["error"]["code"] == "search_unavailable"
         assert "Traceback" not in response.text and milvus_uri not in response.text
+
+
+def test_the_cli_fills_milvus_and_adds_and_removes_documents(
+    milvus_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from qa.cli import app
+    from qa.config import get_settings
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path)
+    prefix = new_prefix()
+    for name, value in {
+        "QA_CORPUS_DIR": str(settings.corpus_dir),
+        "QA_INDEX_DIR": str(settings.index_dir),
+        "QA_EMBEDDING__CACHE_DIR": str(REPO / "index" / "models"),  # the session's ONNX export
+        "QA_INDEX__BACKEND": "milvus",
+        "QA_MILVUS__URI": milvus_uri,
+        "QA_MILVUS__COLLECTION_PREFIX": prefix,
+    }.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    runner = CliRunner()
+    try:
+        built = runner.invoke(app, ["index", "build"])
+        assert built.exit_code == 0, built.output
+        assert "1 documents, 1 written (1 embedded)" in built.output
+        again = runner.invoke(app, ["index", "build"])
+        assert "1 written" not in again.output and "1 unchanged" in again.output
+        note = tmp_path / "lighthouse.txt"
+        note.write_text("The Zorblax lighthouse on Kelvin Island was painted teal in 1931.")
+        added = runner.invoke(app, ["index", "add", str(note)])
+        assert added.exit_code == 0 and "1 added" in added.output, added.output
+        assert "2 documents" in runner.invoke(app, ["index", "status"]).output
+        assert not (settings.corpus_dir / "lighthouse.txt").exists()  # Milvus holds it, not the disk
+        removed = runner.invoke(app, ["index", "remove", "lighthouse"])
+        assert removed.exit_code == 0 and "1 removed" in removed.output, removed.output
+        gone = runner.invoke(app, ["index", "remove", "lighthouse"])
+        assert gone.exit_code == 1 and "No document" in gone.output
+    finally:
+        MilvusIndex(get_settings()).drop()
+        get_settings.cache_clear()
