@@ -107,9 +107,8 @@ def main(argv: list[str] | None = None) -> None:
     from qa.embedding.factory import make_build_embedder
     from qa.index import build_index, read_manifest
 
-    questions = [
-        json.loads(line)["q"] for line in (PYDOCS / "questions.jsonl").read_text().splitlines() if line
-    ]
+    lines = (PYDOCS / "questions.jsonl").read_text().splitlines()
+    questions = [json.loads(line)["q"] for line in lines if line.strip()][: args.questions]
     result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="qa-bench-build-") as tmp:
         root = Path(tmp)
