@@ -29,10 +29,13 @@ from qa.config import IndexSettings  # noqa: E402
 TARGETS = "issue 7 targets on this 2-core machine"
 
 
-def commands(results: Path, tiny: bool, scale_sizes: list[str]) -> dict[str, list[str]]:
+def commands(
+    results: Path, tiny: bool, scale_sizes: list[str], milvus_uri: str | None = None
+) -> dict[str, list[str]]:
     def script(name: str) -> list[str]:
         return [sys.executable, str(HERE / f"bench_{name}.py"), "--out", str(results / f"{name}.json")]
 
+    milvus = ["--milvus-uri", milvus_uri] if milvus_uri else []
     if tiny:
         # Reuse the ONNX export the test session already made instead of exporting per script.
         cache = ["--model-cache", str(HERE.parent / "index" / "models")]
@@ -41,12 +44,37 @@ def commands(results: Path, tiny: bool, scale_sizes: list[str]) -> dict[str, lis
             "answer": [*script("answer"), "--rounds", "1", "--threads", "2", *cache],
             "server": [*script("server"), "--rounds", "1", "--requests", "20", "--concurrency", "4", *cache],
             "scale": [*script("scale"), "--sizes", "2000", "--queries", "10", "--ef-search", "16"],
+            "build": [
+                *script("build"),
+                "--pages",
+                "1",
+                "--raw-texts",
+                "64",
+                "--questions",
+                "5",
+                *cache,
+                *milvus,
+            ],
+            "cluster": [
+                *script("cluster"),
+                "--replicas",
+                "1",
+                "--requests",
+                "16",
+                "--sequential",
+                "3",
+                "--concurrency",
+                "4",
+            ],
         }
     return {
         "embed": script("embed"),
         "answer": script("answer"),
         "server": script("server"),
         "scale": [*script("scale"), "--sizes", *scale_sizes],
+        # The whole python3.11-doc build is long (see docs/performance.md): run it on its own with
+        # `python benchmarks/bench_build.py --all`; its JSON is rendered when present.
+        "cluster": [*script("cluster"), *milvus],
     }
 
 
@@ -67,7 +95,8 @@ def check(value: float | None, limit: float, higher_is_better: bool = False) -> 
 
 def render(results: Path) -> str:
     answer, server, embed, scale = (load(results, n) for n in ("answer", "server", "embed", "scale"))
-    first = next((r for r in (answer, server, embed, scale) if r), None)
+    build, cluster = load(results, "build"), load(results, "cluster")
+    first = next((r for r in (answer, server, embed, scale, build, cluster) if r), None)
     lines = ["# Benchmark results", ""]
     if first:
         m = first["machine"]
@@ -210,7 +239,52 @@ def render(results: Path) -> str:
             for r in scale["rows"]
         ]
         lines.append("")
+    lines += render_scale_out(build, cluster)
     return "\n".join(lines)
+
+
+def render_scale_out(build: dict[str, Any] | None, cluster: dict[str, Any] | None) -> list[str]:
+    """The issue 13 sections: replicas behind nginx per backend, and the big index build."""
+    lines: list[str] = []
+    if cluster:
+        lines += [
+            f"## Replicas behind nginx (`python benchmarks/bench_cluster.py`, load {cluster['machine']['load_avg_1m']})",
+            "",
+            "| backend | replicas | per question p50 / p95 | concurrency | answers/s | p50 / p95 under load | errors |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for row in cluster["rows"]:
+            one, many = row["per_question"], row["concurrent"]
+            lines.append(
+                f"| {row['backend']} | {row['replicas']} | {one['p50_ms']} / {one['p95_ms']} ms | "
+                f"{many['clients']} | {many['answers_per_s']} | {many['latency']['p50_ms']} / "
+                f"{many['latency']['p95_ms']} ms | {many['errors']} |"
+            )
+        lines.append("")
+    if build:
+        b = build["faiss_build"]
+        lines += [
+            f"## Index build (`python benchmarks/bench_build.py`, load {build['machine']['load_avg_1m']})",
+            "",
+            "| measure | value |",
+            "| --- | --- |",
+            f"| corpus | {build['pages']} python3.11-doc pages: {b['documents']} documents, {b['sentences']} "
+            f"sentences, {b['chunks']} chunks |",
+            f"| FAISS build time | {b['seconds']} s ({b['sentences_per_s']} sentences/s) |",
+            f"| embedding throughput in the build / raw ONNX on all cores | {b['embedding_texts_per_s']} / "
+            f"{build['raw_onnx_texts_per_s_all_cores']} texts/s ({round(100 * b['share_of_raw_throughput'])} %) |",
+            f"| peak RSS, index size | {b['peak_rss_mb']} MB, {b['index_mb']} MB |",
+            f"| answer p50 / p95, FAISS | {build['faiss_answer']['p50_ms']} / {build['faiss_answer']['p95_ms']} ms |",
+        ]
+        if "milvus_answer" in build:
+            m = build["milvus_fill"]
+            lines += [
+                f"| Milvus fill (vectors copied from the FAISS build) | {m['seconds']} s |",
+                f"| answer p50 / p95, Milvus | {build['milvus_answer']['p50_ms']} / "
+                f"{build['milvus_answer']['p95_ms']} ms |",
+            ]
+        lines.append("")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -222,12 +296,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tiny", action="store_true", help="Tiny sizes: checks the scripts run.")
     parser.add_argument("--skip-scale", action="store_true")
     parser.add_argument("--scale-sizes", nargs="+", default=["100000", "1000000"])
-    parser.add_argument("--only", nargs="+", choices=["embed", "answer", "server", "scale"], default=None)
+    parser.add_argument(
+        "--only", nargs="+", choices=["embed", "answer", "server", "scale", "build", "cluster"], default=None
+    )
     parser.add_argument("--render-only", action="store_true")
+    parser.add_argument(
+        "--milvus-uri", default=None, help="A running Milvus server (else each script starts one)."
+    )
     args = parser.parse_args(argv)
     args.results.mkdir(parents=True, exist_ok=True)
     if not args.render_only:
-        for name, command in commands(args.results, args.tiny, args.scale_sizes).items():
+        for name, command in commands(args.results, args.tiny, args.scale_sizes, args.milvus_uri).items():
             if (args.only and name not in args.only) or (name == "scale" and args.skip_scale):
                 continue
             print(f"== {name}: {' '.join(command[1:])}", file=sys.stderr, flush=True)

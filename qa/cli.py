@@ -128,16 +128,34 @@ def _report_skip(name: str, reason: str) -> None:
 
 @index_app.command("build")
 def index_build() -> None:
-    """Rebuild the index from the corpus directory (QA_CORPUS_DIR); bad files are skipped."""
-    from qa.embedding.factory import make_embedder
+    """Rebuild the index from the corpus directory (QA_CORPUS_DIR); bad files are skipped.
+
+    With QA_INDEX__BACKEND=milvus, fill Milvus instead: new or changed documents are embedded and
+    stored; documents already there (e.g. uploaded over HTTP) stay.
+    """
+    from qa.embedding.factory import make_build_embedder
     from qa.index import build_index, read_manifest
 
     settings = get_settings()
     with user_errors():
-        embedder = make_embedder(settings)
+        embedder = make_build_embedder(settings)
 
         def skip(path: Path, reason: str) -> None:
             _report_skip(path.name, reason)
+
+        if settings.index.backend == "milvus":
+            from qa.index.milvus_search import build_milvus
+
+            with progress_bar() as report:
+                done = build_milvus(settings, embedder, report, on_skip=skip)
+            err.print(
+                f"Milvus at {settings.milvus.uri} ({settings.milvus.collection_prefix}_*): "
+                f"{done['documents']} documents, {done['written']} written ({done['embedded']} embedded), "
+                f"{done['unchanged']} unchanged.",
+                highlight=False,
+                soft_wrap=True,
+            )
+            return
 
         with progress_bar() as report:
             path = build_index(settings, embedder, report, on_skip=skip)
@@ -174,12 +192,12 @@ def index_add(
     paths: Annotated[list[Path], typer.Argument(help="Files or directories (.txt .md .html .htm .pdf).")],
 ) -> None:
     """Add or replace documents: files are copied into the corpus, unchanged ones not re-embedded."""
-    from qa.embedding.factory import make_embedder
+    from qa.embedding.factory import make_build_embedder
     from qa.index.ingest import add_documents
 
     settings = get_settings()
     with user_errors():
-        embedder = make_embedder(settings)
+        embedder = make_build_embedder(settings)
         with progress_bar() as bar:
             report = add_documents(settings, embedder, paths, bar or _quiet, on_skip=_report_skip)
     err.print(_ingest_summary(report), highlight=False, soft_wrap=True)
@@ -192,12 +210,12 @@ def index_remove(
     doc_id: Annotated[str, typer.Argument(help="The document id (its file name stem).")],
 ) -> None:
     """Remove a document from the corpus and the index."""
-    from qa.embedding.factory import make_embedder
+    from qa.embedding.factory import make_build_embedder
     from qa.index.ingest import remove_document
 
     settings = get_settings()
     with user_errors():
-        embedder = make_embedder(settings)
+        embedder = make_build_embedder(settings)
         with progress_bar() as bar:
             report = remove_document(settings, embedder, doc_id, bar or _quiet, on_skip=_report_skip)
     err.print(_ingest_summary(report), highlight=False, soft_wrap=True)
@@ -213,6 +231,22 @@ def index_status() -> None:
     from qa.index import read_manifest, staleness
 
     settings = get_settings()
+    if settings.index.backend == "milvus":
+        from qa.index.milvus import MilvusIndex
+
+        with user_errors():
+            milvus = MilvusIndex(settings)
+            try:
+                count = len(milvus.stored_hashes())
+                generation = milvus.fingerprint()
+            finally:
+                milvus.close()
+        out.print(
+            f"Milvus at {settings.milvus.uri}: {count} documents ({generation}).",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
     with user_errors():
         manifest = read_manifest(settings.index_dir)
         reason = staleness(settings)

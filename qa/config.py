@@ -36,6 +36,9 @@ class EmbeddingSettings(BaseModel):
     # Intra-op threads per embedding call (0 = library default). One is fastest under concurrency:
     # queries are batched (below), and the other core serves HTTP.
     threads: int = Field(default=1, ge=0)
+    # Intra-op threads for index builds (0 = every core): a build is one big batch job, so it
+    # should use the whole machine, unlike a query.
+    build_threads: int = Field(default=0, ge=0)
     batch_queries: bool = True  # coalesce questions that arrive together into one model call
     max_query_batch: int = Field(default=32, ge=1)
     query_batch_lanes: int = Field(default=2, ge=1)  # batches in flight at once (one per core)
@@ -55,7 +58,13 @@ class RetrievalSettings(BaseModel):
 
 
 class IndexSettings(BaseModel):
+    # "faiss": local files under QA_INDEX_DIR (the embedded default); "milvus": a Milvus server
+    # (QA_MILVUS__URI) that every replica reads and writes.
+    backend: Literal["faiss", "milvus"] = "faiss"
     auto_build: bool = True
+    # How often a running server checks whether another process published a new index
+    # (FAISS: the ``current`` symlink; Milvus: the documents collection). 0 = never.
+    reload_interval_s: float = Field(default=2.0, ge=0)
     # Exact (flat) search below this many vectors, HNSW from it on (see qa/vector_index.py).
     hnsw_threshold: int = Field(default=20_000, ge=1)
     hnsw_m: int = Field(default=32, ge=4, le=128)
@@ -63,6 +72,16 @@ class IndexSettings(BaseModel):
     # Applied at load time, no rebuild needed; 128 keeps recall@10 >= 0.95 at 1e6 vectors.
     hnsw_ef_search: int = Field(default=128, ge=1)
     mmap: bool = True  # memory-map vector files on load where FAISS can
+
+
+class MilvusSettings(BaseModel):
+    """The Milvus server behind ``QA_INDEX__BACKEND=milvus`` (Milvus Lite's server or a cluster)."""
+
+    uri: str = "http://127.0.0.1:19530"
+    token: SecretStr | None = None  # "user:password" or an API key, when the server wants one
+    # Collections are named <prefix>_documents, <prefix>_sentences, <prefix>_chunks.
+    collection_prefix: str = Field(default="qa", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
+    timeout_s: float = Field(default=10.0, gt=0)
 
 
 class SlackSettings(BaseModel):
@@ -208,14 +227,17 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = EmbeddingSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     index: IndexSettings = IndexSettings()
+    milvus: MilvusSettings = MilvusSettings()
     public_url: str | None = None  # how users reach this service; default http://{host}:{port}
     slack: SlackSettings = SlackSettings()
     web: WebSettings = WebSettings()
     # Server API keys, comma-separated; when any key (or widget key) is set, /v1 needs one.
     api_keys: Annotated[list[SecretStr], NoDecode] = []
     # Admin keys, comma-separated: server keys that may also read any stored conversation
-    # (Slack's included, which no other key can). Shared with the scale-out deployment.
+    # (Slack's included, which no other key can) and add or remove documents over HTTP
+    # (POST/DELETE /v1/documents; refused when none is set). Shared with the scale-out deployment.
     admin_keys: Annotated[list[SecretStr], NoDecode] = []
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)  # POST /v1/documents
     # sqlite:///relative.db, sqlite:////absolute.db, or postgresql://user@host:5432/db (docs/deploy.md).
     database_url: str = "sqlite:///data/qa.db"
     database_busy_timeout_s: float = Field(default=5.0, ge=0)  # wait this long for a locked database

@@ -98,6 +98,13 @@ class QAPipeline:
     def index(self) -> SearchIndex:
         return self.retriever.index
 
+    def with_index(self, index: SearchIndex) -> QAPipeline:
+        """The same pipeline (settings, model, attached LLM) over another index, for reloads."""
+        fresh = QAPipeline(self.settings, self.retriever.embedder, index)
+        if self.llm is not None:
+            fresh.attach_llm(self.llm.generator, self.llm.prompts)
+        return fresh
+
     @property
     def corpus_name(self) -> str:
         """"the article" for a one-document corpus, else "the documents" (used in messages)."""

@@ -57,6 +57,16 @@ def fake_client(settings: Settings, fake_embedder: FakeEmbedder) -> Iterator[Tes
 
 
 @pytest.fixture(scope="session")
+def milvus_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One Milvus Lite server for the whole session (tests use their own collection prefixes)."""
+    from tests.milvus_server import milvus_server
+
+    root = tmp_path_factory.mktemp("milvus")
+    with milvus_server(root / "data", root / "milvus.log") as uri:
+        yield uri
+
+
+@pytest.fixture(scope="session")
 def real_embedder() -> Embedder:
     # The configured backend (ONNX by default), exported once into the repo's index/models.
     return make_embedder(Settings(index_dir=REPO / "index"))

@@ -15,11 +15,14 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.integration
 
 
-def test_the_benchmark_suite_runs_at_a_tiny_size(real_embedder: Embedder, tmp_path: Path) -> None:
+def test_the_benchmark_suite_runs_at_a_tiny_size(
+    real_embedder: Embedder, tmp_path: Path, milvus_uri: str
+) -> None:
     # real_embedder guarantees the ONNX export the tiny run reuses exists in index/models.
     results = tmp_path / "results"
     command = [sys.executable, str(REPO / "benchmarks" / "run.py"), "--tiny", "--results", str(results)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=REPO)
+    command += ["--milvus-uri", milvus_uri]  # the session's Milvus Lite server
+    done = subprocess.run(command, capture_output=True, text=True, timeout=1500, cwd=REPO)
     assert done.returncode == 0, done.stderr[-3000:]
 
     answer = json.loads((results / "answer.json").read_text())
@@ -36,6 +39,14 @@ def test_the_benchmark_suite_runs_at_a_tiny_size(real_embedder: Embedder, tmp_pa
     assert [row["index"].split()[0] for row in scale["rows"]] == ["flat", "HNSW"]
     assert scale["rows"][0]["recall_at_10"] == 1.0
 
+    build = json.loads((results / "build.json").read_text())
+    assert build["faiss_build"]["documents"] == 1 and build["faiss_build"]["texts_embedded"] > 0
+    assert build["faiss_build"]["share_of_raw_throughput"] > 0 and build["faiss_answer"]["n"] == 5
+    assert build["milvus_fill"]["written"] == 1 and build["milvus_answer"]["n"] == 5
+    cluster = json.loads((results / "cluster.json").read_text())
+    assert [(r["backend"], r["replicas"]) for r in cluster["rows"]] == [("faiss", 1), ("milvus", 1)]
+    assert all(r["concurrent"]["errors"] == 0 and r["concurrent"]["requests"] == 16 for r in cluster["rows"])
+
     markdown = (tmp_path / "results.md").read_text()
-    assert markdown.count("\n## ") >= 5  # targets, answer, server, embedding, scale
+    assert markdown.count("\n## ") >= 7  # targets, answer, server, embedding, scale, replicas, build
     assert "| CPU |" in markdown and "in-process answer p50" in markdown

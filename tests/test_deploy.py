@@ -19,9 +19,6 @@ from qa.config import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE = REPO / "deploy" / "compose.yaml"
-# The Milvus backend's settings arrive with issue 13's Milvus branch (issue13b); until it is
-# merged they are not Settings fields yet. Once they are, they are checked like the others.
-PENDING_MILVUS = {"QA_INDEX__BACKEND", "QA_MILVUS__URI"}
 INTERPOLATION = re.compile(r"\$\{([A-Z0-9_]+)(?::?[-?][^}]*)?\}")
 
 
@@ -80,7 +77,7 @@ def test_compose_runs_the_parts_the_docs_describe() -> None:
 
 def test_every_qa_variable_is_a_setting() -> None:
     variables = {v for env in qa_variables().values() for v in env}
-    unknown = {v for v in variables if not field_exists(v)} - PENDING_MILVUS
+    unknown = {v for v in variables if not field_exists(v)}
     assert not unknown, f"not Settings fields: {sorted(unknown)}"
 
 
@@ -96,5 +93,5 @@ def test_the_api_environment_passes_validation(monkeypatch: pytest.MonkeyPatch) 
 def test_every_qa_variable_is_one_the_tests_use() -> None:
     sources = "\n".join(p.read_text() for p in (REPO / "tests").glob("*.py") if p.name != Path(__file__).name)
     variables = {v for env in qa_variables().values() for v in env}
-    unused = {v for v in variables if v not in sources} - PENDING_MILVUS
+    unused = {v for v in variables if v not in sources}
     assert not unused, f"set in deploy/compose.yaml but in no test: {sorted(unused)}"

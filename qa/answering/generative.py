@@ -62,6 +62,14 @@ class LLMComposer:
         self._max_answer_sentences = max_answer_sentences
         self._sources = sources
 
+    @property
+    def generator(self) -> ChatGenerator:
+        return self._generator
+
+    @property
+    def prompts(self) -> PromptSet:
+        return self._prompts
+
     async def rewrite(self, question: str, history: Sequence[Turn]) -> str | None:
         """A standalone version of a follow-up question, or None when the model's rewrite is unusable."""
         reply = await self._generator.complete(self._prompts.rewrite_messages(question, history))

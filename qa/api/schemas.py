@@ -67,3 +67,12 @@ class ErrorResponse(BaseModel):
 class Health(BaseModel):
     status: str
     detail: str | None = None
+
+
+class DocumentChange(BaseModel):
+    """What an upload or removal did; the change is already served when this is returned."""
+
+    doc_id: str
+    status: str = Field(description="added | replaced | unchanged | removed")
+    sentences: int | None = None
+    documents: int = Field(description="documents this replica now answers from")

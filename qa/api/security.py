@@ -45,6 +45,7 @@ from qa.storage.shared import ErrorHook
 PrincipalKind = Literal["anonymous", "server", "admin", "widget"]
 PROTECTED_PREFIX = "/v1"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+UPLOAD_PATH = "/v1/documents"
 # The widget's browser session: issued by the server, kept by the widget in sessionStorage and
 # sent back in this header (see docs/security.md, "Conversation ownership").
 SESSION_HEADER = "X-QA-Session"
@@ -307,12 +308,19 @@ class BodyLimitMiddleware:
     and 408 for bodies not complete within ``timeout_s`` (a client trickling a byte at a time)."""
 
     def __init__(
-        self, app: ASGIApp, max_bytes: int, timeout_s: float = 10.0, max_head_bytes: int | None = None
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        timeout_s: float = 10.0,
+        max_head_bytes: int | None = None,
+        upload_bytes: int | None = None,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.timeout_s = timeout_s
         self.max_head_bytes = max_head_bytes
+        # Document uploads (POST /v1/documents) may be larger: the file plus multipart framing.
+        self.upload_bytes = (upload_bytes or max_bytes) + 64 * 1024
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -327,9 +335,11 @@ class BodyLimitMiddleware:
         if scope["method"] not in BODY_METHODS:
             await self.app(scope, receive, send)
             return
+        upload = scope["method"] == "POST" and scope["path"].rstrip("/") == UPLOAD_PATH
+        limit = self.upload_bytes if upload else self.max_bytes
         declared = Headers(scope=scope).get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._too_large(scope, receive, send)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await self._too_large(scope, receive, send, limit)
             return
         # Bodies are small (JSON questions), so read it whole, bounded in size and time, and
         # replay it to the app.
@@ -343,8 +353,8 @@ class BodyLimitMiddleware:
                         return  # the client left before sending its body: nobody to answer
                     chunk = message.get("body", b"")
                     size += len(chunk)
-                    if size > self.max_bytes:
-                        await self._too_large(scope, receive, send)
+                    if size > limit:
+                        await self._too_large(scope, receive, send, limit)
                         return
                     chunks.append(chunk)
                     if not message.get("more_body", False):
@@ -367,10 +377,8 @@ class BodyLimitMiddleware:
 
         await self.app(scope, replay, send)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(
-            413, "payload_too_large", f"The request body is larger than {self.max_bytes} bytes."
-        )
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        response = error_response(413, "payload_too_large", f"The request body is larger than {limit} bytes.")
         response.headers["Connection"] = "close"
         await response(scope, receive, send)
 
@@ -432,6 +440,7 @@ def install_security(
         max_bytes=security.max_body_bytes,
         timeout_s=security.body_timeout_s,
         max_head_bytes=security.max_header_bytes,
+        upload_bytes=settings.max_upload_bytes,
     )
     app.add_middleware(AccessControlMiddleware, settings=settings, redis=redis, on_redis_error=on_redis_error)
     app.add_middleware(SecurityHeadersMiddleware)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from qa.config import Settings
 from qa.embedding.base import Embedder
 from qa.embedding.batching import BatchingEmbedder
@@ -16,7 +18,25 @@ def make_embedder(settings: Settings) -> Embedder:
     from concurrent requests are coalesced into one model call (``qa.embedding.batching``) unless
     ``QA_EMBEDDING__BATCH_QUERIES=false``.
     """
+    embedder = _plain_embedder(settings, settings.embedding.threads)
     embedding = settings.embedding
+    if embedding.batch_queries:
+        return BatchingEmbedder(embedder, embedding.max_query_batch, embedding.query_batch_lanes)
+    return embedder
+
+
+def make_build_embedder(settings: Settings) -> Embedder:
+    """The configured embedder for index builds: every core (``QA_EMBEDDING__BUILD_THREADS``).
+
+    A build embeds thousands of texts in large batches, so intra-op threads pay off there, while a
+    server's questions keep one thread each (``make_embedder``).
+    """
+    threads = settings.embedding.build_threads or os.cpu_count() or 1
+    return _plain_embedder(settings, threads)
+
+
+def _plain_embedder(settings: Settings, threads: int) -> Embedder:
+    embedding = settings.embedding.model_copy(update={"threads": threads})
     embedder: Embedder
     if embedding.backend == "onnx":
         from qa.embedding.onnx import OnnxEmbedder
@@ -28,6 +48,4 @@ def make_embedder(settings: Settings) -> Embedder:
         embedder = OnnxEmbedder(exported, embedding)
     else:
         embedder = SentenceTransformerEmbedder(embedding)
-    if embedding.batch_queries:
-        return BatchingEmbedder(embedder, embedding.max_query_batch, embedding.query_batch_lanes)
     return embedder

@@ -20,8 +20,17 @@ from qa.corpus.documents import Document, OnSkip, corpus_checksums, load_corpus
 from qa.embedding.base import Embedder, Vectors
 from qa.errors import IndexMissingError, NotReadyError
 from qa.index.lexical import LexicalIndex
-from qa.index.load import VECTOR_SETS, SearchIndex, load_index
-from qa.index.manifest import Counts, Manifest, read_manifest, settings_fingerprint, staleness
+from qa.index.backend import VECTOR_SETS
+from qa.index.load import SearchIndex, load_index
+from qa.index.manifest import (
+    Counts,
+    Manifest,
+    current_path,
+    read_manifest,
+    settings_fingerprint,
+    staleness,
+)
+from qa.index.reuse import VectorReuse
 from qa.index.storage import publish_build
 from qa.index.vectors import build_vector_index, choose_params
 
@@ -32,76 +41,6 @@ log = logging.getLogger("qa.index")
 
 def _no_progress(stage: str, done: int, total: int) -> None:
     return None
-
-
-def _embed_in_batches(
-    embedder: Embedder, texts: list[str], batch: int, stage: str, progress: Progress
-) -> Vectors:
-    parts: list[Vectors] = []
-    # Several model batches per call: the embedder sorts a call's texts by length, so padding
-    # costs less, and the progress bar still moves often.
-    step = batch * 8
-    progress(stage, 0, len(texts))
-    for first in range(0, len(texts), step):
-        parts.append(embedder.embed(texts[first : first + step]))
-        progress(stage, min(first + step, len(texts)), len(texts))
-    if not parts:
-        return np.zeros((0, embedder.dimension), dtype=np.float32)
-    return np.vstack(parts)
-
-
-class _Reuse:
-    """Vectors of the current build, looked up by document content, for incremental builds.
-
-    Sentences and chunks are a pure function of a document's text and the chunking settings
-    (both checked), so a document whose content hash is unchanged has exactly the sentences and
-    chunks it had, and its vectors can be copied instead of recomputed.
-    """
-
-    def __init__(self, index: SearchIndex | None) -> None:
-        self._index = index
-        self._sentences: dict[str, list[int]] = {}
-        self._chunks: dict[str, list[int]] = {}
-        self._by_hash: dict[str, Document] = {}
-        if index is None:
-            return
-        for document in index.documents.values():
-            self._by_hash[document.sha256] = document
-        for sentence in index.sentences:
-            self._sentences.setdefault(sentence.doc_id, []).append(sentence.sentence_id)
-        for position, chunk in enumerate(index.chunks):
-            self._chunks.setdefault(chunk.doc_id, []).append(position)
-
-    @classmethod
-    def of_current(cls, settings: Settings, dimension: int) -> _Reuse:
-        """The current build if it was made with the same model and chunking, else nothing."""
-        try:
-            manifest = read_manifest(settings.index_dir)
-            if manifest.fingerprint() != settings_fingerprint(settings) or manifest.dimension != dimension:
-                return cls(None)
-            return cls(load_index(settings.index_dir, settings.index))
-        except NotReadyError:  # missing or corrupt: build from scratch
-            return cls(None)
-
-    def vectors(self, document: Document, sentences: int, chunks: int) -> dict[str, Vectors] | None:
-        """Every vector set's rows for an unchanged document, or None when it must be embedded."""
-        old = self._by_hash.get(document.sha256)
-        if self._index is None or old is None or old.text != document.text:
-            return None
-        sentence_ids = self._sentences.get(old.doc_id, [])
-        chunk_ids = self._chunks.get(old.doc_id, [])
-        if len(sentence_ids) != sentences or len(chunk_ids) != chunks:
-            return None
-        return {
-            name: _reconstruct(self._index.vectors(name), chunk_ids if name == "chunks" else sentence_ids)
-            for name in VECTOR_SETS
-        }
-
-
-def _reconstruct(index: faiss.Index, ids: list[int]) -> Vectors:
-    if not ids:
-        return np.zeros((0, index.d), dtype=np.float32)
-    return np.asarray(index.reconstruct_batch(np.asarray(ids, dtype=np.int64)), dtype=np.float32)
 
 
 def _positions_by_doc(doc_ids: list[str]) -> dict[str, list[int]]:
@@ -117,44 +56,58 @@ def _vectors_with_reuse(
     documents: list[Document],
     sentences: list[Sentence],
     chunks: list[Chunk],
-    reuse: _Reuse,
+    reuse: VectorReuse,
     progress: Progress,
 ) -> tuple[dict[str, Vectors], int]:
-    """Every vector set, copied for unchanged documents; also returns how many were reused."""
-    texts = {
-        "sentences": [s.text for s in sentences],
-        "contexts": context_texts(sentences),
-        "chunks": [c.text for c in chunks],
-    }
-    stages = {
-        "sentences": "Embedding sentences",
-        "contexts": "Embedding sentences in context",
-        "chunks": "Embedding chunks",
-    }
+    """Every vector set, copied for unchanged documents; also returns how many were reused.
+
+    Documents to embed are streamed: their texts are gathered a few documents at a time into
+    one large embedding call (every core busy, batches sorted by length) and the progress
+    callback hears after each document, so memory for texts stays bounded by one such group.
+    """
     rows_by_doc = {
         "sentences": _positions_by_doc([s.doc_id for s in sentences]),
         "chunks": _positions_by_doc([c.doc_id for c in chunks]),
     }
     rows_by_doc["contexts"] = rows_by_doc["sentences"]
-    vectors = {name: np.zeros((len(texts[name]), embedder.dimension), dtype=np.float32) for name in texts}
-    missing: dict[str, list[int]] = {name: [] for name in texts}
+    sizes = {"sentences": len(sentences), "contexts": len(sentences), "chunks": len(chunks)}
+    vectors = {name: np.zeros((size, embedder.dimension), dtype=np.float32) for name, size in sizes.items()}
+    to_embed: list[Document] = []
     reused = 0
     for document in documents:
-        rows = {name: rows_by_doc[name].get(document.doc_id, []) for name in texts}
+        rows = {name: rows_by_doc[name].get(document.doc_id, []) for name in sizes}
         found = reuse.vectors(document, len(rows["sentences"]), len(rows["chunks"]))
         if found is None:
-            for name in texts:
-                missing[name] += rows[name]
+            to_embed.append(document)
             continue
         reused += 1
-        for name in texts:
+        for name in sizes:
             vectors[name][rows[name]] = found[name]
-    batch = settings.embedding.batch_size
-    for name, positions in missing.items():
-        if positions:
-            vectors[name][positions] = _embed_in_batches(
-                embedder, [texts[name][i] for i in positions], batch, stages[name], progress
-            )
+
+    step = settings.embedding.batch_size * 16
+    pending: list[tuple[str, int, str]] = []  # (vector set, row, text)
+
+    def flush() -> None:
+        if pending:
+            embedded = embedder.embed([text for _, _, text in pending])
+            for (name, row, _), vector in zip(pending, embedded, strict=True):
+                vectors[name][row] = vector
+            pending.clear()
+
+    progress("Embedding documents", 0, len(to_embed))
+    for done, document in enumerate(to_embed, start=1):
+        sentence_rows = rows_by_doc["sentences"].get(document.doc_id, [])
+        own = [sentences[i] for i in sentence_rows]
+        for row, sentence, context in zip(sentence_rows, own, context_texts(own), strict=True):
+            pending.append(("sentences", row, sentence.text))
+            pending.append(("contexts", row, context))
+        pending.extend(
+            ("chunks", row, chunks[row].text) for row in rows_by_doc["chunks"].get(document.doc_id, [])
+        )
+        if len(pending) >= step:
+            flush()
+        progress("Embedding documents", done, len(to_embed))
+    flush()
     return vectors, reused
 
 
@@ -185,7 +138,7 @@ def build_index(
     chunks = build_chunks(
         documents, sentences, settings.chunking.sentences_per_chunk, settings.chunking.overlap
     )
-    previous = _Reuse.of_current(settings, embedder.dimension) if reuse else _Reuse(None)
+    previous = VectorReuse.of_current(settings, embedder.dimension) if reuse else VectorReuse(None)
     vectors, reused = _vectors_with_reuse(
         settings, embedder, documents, sentences, chunks, previous, progress
     )
@@ -250,7 +203,19 @@ def ensure_index(settings: Settings, embedder: Embedder, progress: Progress | No
     An implicit build is announced on the ``qa.index`` logger (start, each stage unless
     ``progress`` is given, end), so a first start-up never looks hung. A corrupt index is
     refused rather than silently replaced: someone should look at why.
+    With Milvus (``QA_INDEX__BACKEND=milvus``) the collections are built from the corpus only
+    when they do not exist yet: afterwards they, not a local directory, hold the documents.
     """
+    if settings.index.backend == "milvus":
+        from qa.index.milvus import MilvusIndex
+        from qa.index.milvus_search import build_milvus, load_milvus_index
+
+        milvus = MilvusIndex(settings, embedder.dimension)
+        if not milvus.exists():
+            if not settings.index.auto_build:
+                raise IndexMissingError(f"No index in Milvus at {settings.milvus.uri}; run `qa index build`.")
+            build_milvus(settings, embedder, progress)
+        return load_milvus_index(settings, embedder.dimension, milvus)
     try:
         reason = staleness(settings)
     except IndexMissingError:
@@ -266,4 +231,33 @@ def ensure_index(settings: Settings, embedder: Embedder, progress: Progress | No
         started = time.perf_counter()
         build_index(settings, embedder, progress or stage_log(), reuse=True)
         log.info("Index built in %.1f s.", time.perf_counter() - started)
+    return load_index(settings.index_dir, settings.index)
+
+
+def current_generation(settings: Settings) -> str | None:
+    """The name of what a fresh load would serve now (compare with ``SearchIndex.generation``).
+
+    FAISS: the build ``current`` points at; Milvus: the documents' fingerprint. None when there
+    is nothing to load (yet).
+    """
+    if settings.index.backend == "milvus":
+        from qa.index.milvus import MilvusIndex
+
+        milvus = MilvusIndex(settings)
+        try:
+            return milvus.fingerprint()
+        finally:
+            milvus.close()
+    try:
+        return current_path(settings.index_dir).name
+    except NotReadyError:
+        return None
+
+
+def load_current(settings: Settings, dimension: int) -> SearchIndex:
+    """Load what is current in the configured backend, building nothing."""
+    if settings.index.backend == "milvus":
+        from qa.index.milvus_search import load_milvus_index
+
+        return load_milvus_index(settings, dimension)
     return load_index(settings.index_dir, settings.index)

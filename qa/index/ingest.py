@@ -71,8 +71,14 @@ def add_documents(
     progress: Progress = _no_progress,
     on_skip: Callable[[str, str], None] | None = None,
 ) -> IngestReport:
-    """Copy usable files into the corpus (replacing same-id documents) and update the index."""
+    """Copy usable files into the corpus (replacing same-id documents) and update the index.
+
+    With Milvus the documents go straight into the shared collections instead (see
+    ``qa.index.milvus``); the local corpus directory is left alone.
+    """
     report = IngestReport()
+    if settings.index.backend == "milvus":
+        return _add_to_milvus(settings, embedder, paths, report, progress, on_skip)
     corpus = settings.corpus_dir
     corpus.mkdir(parents=True, exist_ok=True)
     files = expand_paths(paths, report)
@@ -115,8 +121,19 @@ def remove_document(
     progress: Progress = _no_progress,
     on_skip: Callable[[str, str], None] | None = None,
 ) -> IngestReport:
-    """Delete the document's file from the corpus and update the index."""
+    """Delete the document's file from the corpus and update the index (with Milvus: its rows)."""
     report = IngestReport()
+    if settings.index.backend == "milvus":
+        from qa.index.milvus import MilvusIndex
+
+        milvus = MilvusIndex(settings, embedder.dimension)
+        try:
+            if not milvus.remove_document(doc_id):
+                raise NotFoundError(f"No document with id {doc_id!r} in Milvus.")
+        finally:
+            milvus.close()
+        report.removed.append(doc_id)
+        return report
     matches = [p for p in corpus_files(settings.corpus_dir) if p.stem == doc_id]
     if not matches:
         hint = ""
@@ -130,6 +147,44 @@ def remove_document(
         path.unlink()
     report.removed.append(doc_id)
     _rebuild(settings, embedder, progress, report, on_skip)
+    return report
+
+
+def _add_to_milvus(
+    settings: Settings,
+    embedder: Embedder,
+    paths: list[Path],
+    report: IngestReport,
+    progress: Progress,
+    on_skip: Callable[[str, str], None] | None,
+) -> IngestReport:
+    from qa.index.milvus import MilvusIndex
+
+    files = expand_paths(paths, report)
+    milvus = MilvusIndex(settings, embedder.dimension)
+    try:
+        stored = milvus.stored_hashes()
+        for done, path in enumerate(files, start=1):
+            try:
+                document = read_document(path)
+                if not document.text.strip():
+                    raise CorpusError(f"{path} has no text")
+            except CorpusError as exc:
+                report.skipped[str(path)] = exc.message
+                continue
+            previous = stored.get(document.doc_id)
+            if previous == document.sha256:
+                report.unchanged.append(document.doc_id)
+            else:
+                milvus.add_document(document, embedder)
+                report.embedded_documents += 1
+                (report.replaced if previous else report.added).append(document.doc_id)
+            progress("Embedding documents", done, len(files))
+    finally:
+        milvus.close()
+    for name, reason in report.skipped.items():
+        if on_skip is not None:
+            on_skip(name, reason)
     return report
 
 

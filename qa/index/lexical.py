@@ -73,3 +73,18 @@ class LexicalIndex:
         if not query_tokens:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._model.get_scores(query_tokens), dtype=np.float32)
+
+
+def top_positions(scores: npt.NDArray[np.float32], depth: int) -> npt.NDArray[np.intp]:
+    """Indices of the ``depth`` best scores, ties by position: ``argsort(-scores, stable)[:depth]``.
+
+    Sorting a million scores for the top 16 is wasteful; a partition finds the cut-off first
+    and only the (tied-inclusive) survivors are sorted, so the order is exactly the full sort's.
+    """
+    if depth <= 0:
+        return np.zeros(0, dtype=np.intp)
+    if len(scores) <= 4 * depth:
+        return np.argsort(-scores, kind="stable")[:depth]
+    cutoff = np.partition(scores, len(scores) - depth)[len(scores) - depth]
+    survivors = np.flatnonzero(scores >= cutoff)
+    return survivors[np.argsort(-scores[survivors], kind="stable")][:depth]

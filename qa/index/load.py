@@ -14,36 +14,52 @@ from qa.config import IndexSettings
 from qa.corpus.chunking import Chunk, Sentence
 from qa.corpus.documents import Document
 from qa.errors import IndexCorruptError
+from qa.index.backend import VECTOR_SETS, FaissSearch, SearchBackend
 from qa.index.lexical import LexicalIndex
 from qa.index.manifest import Manifest, corrupt_message, current_path, read_manifest
 from qa.index.vectors import read_vector_index
 
-# Name -> SearchIndex field. Sentence and context rows are sentence ids; chunk rows chunk positions.
-VECTOR_SETS = {"sentences": "sentence_vectors", "contexts": "context_vectors", "chunks": "chunk_vectors"}
-
 
 @dataclass(frozen=True, slots=True)
 class SearchIndex:
-    """Everything retrieval needs, loaded in memory."""
+    """Everything retrieval needs: the texts and spans in memory, search through ``search``.
+
+    ``generation`` names what was loaded (a FAISS build directory, or the Milvus documents'
+    fingerprint), so a server can tell when another process published something newer.
+    """
 
     path: Path
     manifest: Manifest
     documents: dict[str, Document]
     sentences: list[Sentence]
     chunks: list[Chunk]
-    chunk_vectors: faiss.Index
-    sentence_vectors: faiss.Index
-    context_vectors: faiss.Index
-    chunk_bm25: LexicalIndex
+    search: SearchBackend
+    generation: str = ""
+
+    def _faiss(self) -> FaissSearch:
+        if not isinstance(self.search, FaissSearch):
+            raise TypeError("this index is not held in FAISS")
+        return self.search
 
     def vectors(self, name: str) -> faiss.Index:
-        """One of the ``VECTOR_SETS`` by name."""
-        index: faiss.Index = getattr(self, VECTOR_SETS[name])
-        return index
+        """One of the FAISS ``VECTOR_SETS`` by name (FAISS backend only)."""
+        return self._faiss().index(name)
 
+    @property
+    def chunk_vectors(self) -> faiss.Index:
+        return self._faiss().chunk_vectors
 
-# Name -> SearchIndex field. Sentence and context rows are sentence ids; chunk rows chunk positions.
-VECTOR_SETS = {"sentences": "sentence_vectors", "contexts": "context_vectors", "chunks": "chunk_vectors"}
+    @property
+    def sentence_vectors(self) -> faiss.Index:
+        return self._faiss().sentence_vectors
+
+    @property
+    def context_vectors(self) -> faiss.Index:
+        return self._faiss().context_vectors
+
+    @property
+    def chunk_bm25(self) -> LexicalIndex:
+        return self._faiss().chunk_bm25
 
 
 def load_index(index_dir: Path, settings: IndexSettings | None = None) -> SearchIndex:
@@ -95,12 +111,15 @@ def load_index(index_dir: Path, settings: IndexSettings | None = None) -> Search
         document = documents.get(sentence.doc_id)
         if document is None or document.text[sentence.start : sentence.end] != sentence.text:
             raise IndexCorruptError(corrupt_message(path / "store.json"))
+    search = FaissSearch(
+        chunk_bm25=chunk_bm25, **{field: loaded[name] for name, field in VECTOR_SETS.items()}
+    )
     return SearchIndex(
         path=path,
         manifest=manifest,
         documents=documents,
         sentences=sentences,
         chunks=chunks,
-        chunk_bm25=chunk_bm25,
-        **{field: loaded[name] for name, field in VECTOR_SETS.items()},
+        search=search,
+        generation=path.name,
     )

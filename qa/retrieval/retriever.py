@@ -1,4 +1,4 @@
-"""Hybrid retrieval: dense (FAISS) and BM25 over chunks, fused, then sentence scoring.
+"""Hybrid retrieval: dense and BM25 over chunks (``SearchIndex.search``), fused, then sentence scoring.
 
 Chunks find the right neighbourhood; sentences are what we quote, so every candidate sentence
 gets an absolute evidence score that answer selection and the refusal threshold both use:
@@ -20,13 +20,12 @@ from dataclasses import dataclass
 
 import faiss
 import numpy as np
-import numpy.typing as npt
 
 from qa.config import RetrievalSettings
 from qa.corpus.chunking import Chunk, Sentence
 from qa.embedding.base import Embedder, Vectors
 from qa.index import SearchIndex
-from qa.index.lexical import tokenize, tokenize_query
+from qa.index.lexical import tokenize, tokenize_query, top_positions
 
 COVERAGE_WEIGHT = 0.3
 CONTEXT_WEIGHT = 0.2
@@ -95,6 +94,10 @@ class Retriever:
     def index(self) -> SearchIndex:
         return self._index
 
+    @property
+    def embedder(self) -> Embedder:
+        return self._embedder
+
     def chunk_for(self, sentence_id: int) -> Chunk:
         return self._chunk_of_sentence[sentence_id]
 
@@ -109,11 +112,10 @@ class Retriever:
             return []
         depth = min(total, max(k, self._settings.candidate_chunks) * 2)
         vector = self.embed_query(query) if vector is None else vector
-        _, dense_ids = index.chunk_vectors.search(vector, depth)
-        bm25 = index.chunk_bm25.scores(list(tokenize_query(query)))
-        lexical_ids = [int(i) for i in _top(bm25, depth) if bm25[i] > 0]
+        dense_ids = index.search.dense("chunks", vector, depth)
+        lexical_ids = index.search.bm25_chunks(list(tokenize_query(query)), depth)
         fused: dict[int, float] = {}
-        for ranking in ([int(i) for i in dense_ids[0] if i >= 0], lexical_ids):
+        for ranking in (dense_ids, lexical_ids):
             for rank, chunk_id in enumerate(ranking):
                 fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (self._settings.rrf_k + rank + 1)
         best = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
@@ -126,16 +128,14 @@ class Retriever:
         candidates = {sid for scored in chunks for sid in scored.chunk.sentence_ids}
         depth = min(len(self._index.sentences), self._settings.candidate_chunks)
         if depth:
-            for vectors in (self._index.sentence_vectors, self._index.context_vectors):
-                _, dense_ids = vectors.search(vector, depth)
-                candidates.update(int(i) for i in dense_ids[0] if i >= 0)
+            for name in ("sentences", "contexts"):
+                candidates.update(self._index.search.dense(name, vector, depth))
         if not candidates:
             return []
         ids = sorted(candidates)
-        id_array = np.asarray(ids, dtype=np.int64)
         dense = np.maximum(
-            self._index.sentence_vectors.reconstruct_batch(id_array) @ vector[0],
-            self._index.context_vectors.reconstruct_batch(id_array) @ vector[0],
+            self._index.search.vectors("sentences", ids) @ vector[0],
+            self._index.search.vectors("contexts", ids) @ vector[0],
         )
         weights = self.terms.weights(frozenset(tokenize_query(query)))
         scored = []
@@ -156,14 +156,4 @@ def _coverage(weights: dict[str, float], terms: frozenset[str]) -> float:
     return sum(weights[t] for t in weights.keys() & terms) / sum(weights.values())
 
 
-def _top(scores: npt.NDArray[np.float32], depth: int) -> npt.NDArray[np.intp]:
-    """Indices of the ``depth`` best scores, ties by position: ``argsort(-scores, stable)[:depth]``.
-
-    Sorting a million scores for the top 16 is wasteful; a partition finds the cut-off first
-    and only the (tied-inclusive) survivors are sorted, so the order is exactly the full sort's.
-    """
-    if len(scores) <= 4 * depth:
-        return np.argsort(-scores, kind="stable")[:depth]
-    cutoff = np.partition(scores, len(scores) - depth)[len(scores) - depth]
-    survivors = np.flatnonzero(scores >= cutoff)
-    return survivors[np.argsort(-scores[survivors], kind="stable")][:depth]
+_top = top_positions  # kept importable under its old name

@@ -6,11 +6,15 @@ service and the store through it, typed, instead of through loose ``app.state`` 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
+import anyio
 from anyio import to_thread
 from redis.asyncio import Redis
 
@@ -26,6 +30,7 @@ from qa.storage.shared import connect_redis
 log = logging.getLogger("qa.service")
 
 PipelineLoader = Callable[[Settings], QAPipeline]
+T = TypeVar("T")
 
 
 @dataclass
@@ -38,6 +43,9 @@ class Runtime:
     slots: StreamSlots = field(init=False)
     redis: Redis | None = field(init=False)  # shared state for replicas (QA_REDIS_URL), else None
     _chat: ChatService | None = field(default=None, init=False)
+    # One index change (upload, removal, reload) at a time in this process.
+    _index_lock: anyio.Lock = field(default_factory=anyio.Lock, init=False)
+    reloads: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         security = self.settings.security
@@ -72,6 +80,48 @@ class Runtime:
             self._chat = ChatService(pipeline, self.store, self.settings, self.metrics, self.slots)
         return self._chat
 
+    async def reload_index(self) -> bool:
+        """Serve the current index if another build or replica has published a newer one.
+
+        The new pipeline is built beside the old one and swapped in with one assignment:
+        requests already answering keep the pipeline they started with, new ones get the new
+        index; nothing is dropped. Returns whether it swapped.
+        """
+        from qa.index.build import current_generation, load_current
+
+        async with self._index_lock:
+            pipeline = self.pipeline
+            if pipeline is None:
+                return False
+            generation = await to_thread.run_sync(current_generation, self.settings)
+            if generation is None or generation == pipeline.index.generation:
+                return False
+            dimension = pipeline.retriever.embedder.dimension
+            index = await to_thread.run_sync(load_current, self.settings, dimension)
+            self.pipeline = pipeline.with_index(index)
+            self.reloads += 1
+            log.info("index reloaded: %s documents (%s)", len(index.documents), index.generation)
+            return True
+
+    async def change_documents(self, change: Callable[[QAPipeline], T]) -> T:
+        """Run ``change`` (an upload or removal, in a worker thread), then serve its result here."""
+        pipeline = self.require_pipeline()
+        async with self._index_lock:
+            result = await to_thread.run_sync(change, pipeline)
+        await self.reload_index()
+        return result
+
+    async def _watch_index(self) -> None:
+        interval = self.settings.index.reload_interval_s
+        while True:
+            await anyio.sleep(interval)
+            try:
+                await self.reload_index()
+            except QAError as exc:  # keep serving what is loaded; say why once per attempt
+                log.warning("index reload failed: %s", exc.message)
+            except Exception as exc:  # e.g. Milvus briefly unreachable
+                log.warning("index reload failed: %s", type(exc).__name__)
+
     @asynccontextmanager
     async def running(self, loader: PipelineLoader) -> AsyncIterator[Runtime]:
         """Open the store, load the pipeline (and its LLM session); close them on the way out.
@@ -99,7 +149,18 @@ class Runtime:
                     except QAError as exc:  # e.g. broken prompt templates: refuse, but explain
                         self.pipeline, self.startup_error = None, exc
                         log.error("not ready: %s", exc.message)
-                yield self
+                # A plain task, not a task group: errors raised by the caller's block must reach
+                # it as themselves, not wrapped in an ExceptionGroup.
+                watcher = None
+                if self.pipeline is not None and self.settings.index.reload_interval_s > 0:
+                    watcher = asyncio.get_running_loop().create_task(self._watch_index())
+                try:
+                    yield self
+                finally:
+                    if watcher is not None:
+                        watcher.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await watcher
         finally:
             # In-flight answers have finished; queued writes complete before the database closes.
             await opened.close()  # the one we opened, even if a test swapped in another

@@ -1,0 +1,181 @@
+"""The Milvus backend against a real Milvus Lite server: same store, same BM25, same eval figures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from qa.config import IndexSettings, MilvusSettings, Settings
+from qa.corpus.documents import parse_document
+from qa.embedding.base import Embedder
+from qa.eval import evaluate, load_items
+from qa.index.build import current_generation, load_current
+from qa.index.lexical import tokenize_query
+from qa.index.milvus import MilvusIndex
+from qa.pipeline import QAPipeline
+from tests.conftest import REPO
+from tests.milvus_server import new_prefix
+
+pytestmark = pytest.mark.integration
+QUESTIONS = REPO / "eval" / "article" / "questions.jsonl"
+
+
+def milvus_settings(settings: Settings, uri: str, **index: object) -> Settings:
+    return settings.model_copy(
+        update={
+            "index": IndexSettings(backend="milvus", **index),  # type: ignore[arg-type]
+            "milvus": MilvusSettings(uri=uri, collection_prefix=new_prefix()),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def milvus_pipeline(
+    milvus_uri: str, real_settings: Settings, real_embedder: Embedder
+) -> Iterator[QAPipeline]:
+    settings = milvus_settings(real_settings, milvus_uri)
+    pipeline = QAPipeline.load(settings, embedder_factory=lambda _: real_embedder)  # builds: none yet
+    yield pipeline
+    MilvusIndex(settings).drop()
+
+
+def test_milvus_holds_every_document_sentence_and_chunk_with_its_spans(
+    milvus_pipeline: QAPipeline, real_pipeline: QAPipeline
+) -> None:
+    loaded, local = milvus_pipeline.index, real_pipeline.index
+    assert loaded.documents == local.documents
+    assert loaded.sentences == local.sentences
+    assert loaded.chunks == local.chunks
+    for sentence in loaded.sentences:  # citations verify against what Milvus returned
+        assert loaded.documents[sentence.doc_id].text[sentence.start : sentence.end] == sentence.text
+    assert loaded.generation.startswith("milvus-1-")
+
+
+def test_bm25_in_milvus_ranks_chunks_like_bm25s(
+    milvus_pipeline: QAPipeline, real_pipeline: QAPipeline
+) -> None:
+    questions = [item.q for item in load_items(QUESTIONS)][:80]
+    same_best = 0
+    for question in questions:
+        tokens = list(tokenize_query(question))
+        ours = real_pipeline.index.search.bm25_chunks(tokens, 16)
+        theirs = milvus_pipeline.index.search.bm25_chunks(tokens, 16)
+        # Milvus hands the score back negated; a wrong sign would put the worst match first.
+        assert set(theirs[:5]) & set(ours[:5]) or not ours, question
+        same_best += bool(ours) and ours[0] == theirs[0]
+    assert same_best >= 0.8 * sum(
+        bool(real_pipeline.index.search.bm25_chunks(list(tokenize_query(q)), 1)) for q in questions
+    )
+
+
+def test_dense_search_and_stored_vectors_match_faiss(
+    milvus_pipeline: QAPipeline, real_pipeline: QAPipeline
+) -> None:
+    vector = real_pipeline.retriever.embed_query("What did Putin show Kim?")
+    for name in ("chunks", "sentences", "contexts"):
+        assert milvus_pipeline.index.search.dense(name, vector, 5) == real_pipeline.index.search.dense(
+            name, vector, 5
+        )
+    ids = [0, 3, 7]
+    for name in ("sentences", "contexts"):
+        theirs = milvus_pipeline.index.search.vectors(name, ids)
+        ours = real_pipeline.index.search.vectors(name, ids)
+        assert theirs.shape == ours.shape and abs(theirs - ours).max() < 1e-5
+
+
+def test_the_article_eval_agrees_within_two_points_on_both_backends(
+    milvus_pipeline: QAPipeline, real_pipeline: QAPipeline
+) -> None:
+    items = load_items(QUESTIONS)
+    faiss_figures = evaluate(real_pipeline, items).metrics()
+    milvus_figures = evaluate(milvus_pipeline, items).metrics()
+    print("faiss", faiss_figures, "\nmilvus", milvus_figures)
+    for metric in ("answer_accuracy", "citation_hit_rate", "refusal_accuracy", "quote_validity"):
+        assert abs(float(faiss_figures[metric]) - float(milvus_figures[metric])) <= 0.02, metric
+    assert milvus_figures["quote_validity"] == 1.0
+
+
+def test_a_document_written_by_anyone_changes_the_generation_and_is_loaded(
+    milvus_uri: str, tmp_path: Path, real_embedder: Embedder
+) -> None:
+    settings = milvus_settings(Settings(corpus_dir=tmp_path, index_dir=tmp_path / "index"), milvus_uri)
+    writer = MilvusIndex(settings, real_embedder.dimension)
+    writer.create(real_embedder.dimension)
+    empty = current_generation(settings)
+    text = (
+        "The Zorblax lighthouse on Kelvin Island was painted teal in 1931.\n\nIts keeper was Ansel Myrberg."
+    )
+    writer.add_document(parse_document("lighthouse", text, "lighthouse.txt"), real_embedder)
+    added = current_generation(settings)
+    assert added != empty
+    index = load_current(settings, real_embedder.dimension)
+    assert list(index.documents) == ["lighthouse"] and index.generation == added
+    assert [s.text for s in index.sentences][-1] == "Its keeper was Ansel Myrberg."
+    assert writer.remove_document("lighthouse") and not writer.remove_document("lighthouse")
+    assert current_generation(settings) == empty
+    assert load_current(settings, real_embedder.dimension).documents == {}
+    writer.drop()
+
+
+def test_a_milvus_failure_is_a_503_not_a_traceback(
+    milvus_uri: str, tmp_path: Path, real_embedder: Embedder
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from qa.api.app import create_app
+    from tests.conftest import make_settings
+
+    settings = milvus_settings(make_settings(tmp_path), milvus_uri)
+    app = create_app(settings, lambda s: QAPipeline.load(s, embedder_factory=lambda _: real_embedder))
+    with TestClient(app) as client:
+        assert client.post("/v1/chat", json={"message": "Where did Kim travel?"}).status_code == 200
+        MilvusIndex(settings).drop()  # the collections vanish under a running replica
+        response = client.post("/v1/chat", json={"message": "Where did Kim travel?"})
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "search_unavailable"
+        assert "Traceback" not in response.text and milvus_uri not in response.text
+
+
+def test_the_cli_fills_milvus_and_adds_and_removes_documents(
+    milvus_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from qa.cli import app
+    from qa.config import get_settings
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path)
+    prefix = new_prefix()
+    for name, value in {
+        "QA_CORPUS_DIR": str(settings.corpus_dir),
+        "QA_INDEX_DIR": str(settings.index_dir),
+        "QA_EMBEDDING__CACHE_DIR": str(REPO / "index" / "models"),  # the session's ONNX export
+        "QA_INDEX__BACKEND": "milvus",
+        "QA_MILVUS__URI": milvus_uri,
+        "QA_MILVUS__COLLECTION_PREFIX": prefix,
+    }.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    runner = CliRunner()
+    try:
+        built = runner.invoke(app, ["index", "build"])
+        assert built.exit_code == 0, built.output
+        assert "1 documents, 1 written (1 embedded)" in built.output
+        again = runner.invoke(app, ["index", "build"])
+        assert "1 written" not in again.output and "1 unchanged" in again.output
+        note = tmp_path / "lighthouse.txt"
+        note.write_text("The Zorblax lighthouse on Kelvin Island was painted teal in 1931.")
+        added = runner.invoke(app, ["index", "add", str(note)])
+        assert added.exit_code == 0 and "1 added" in added.output, added.output
+        assert "2 documents" in runner.invoke(app, ["index", "status"]).output
+        assert not (settings.corpus_dir / "lighthouse.txt").exists()  # Milvus holds it, not the disk
+        removed = runner.invoke(app, ["index", "remove", "lighthouse"])
+        assert removed.exit_code == 0 and "1 removed" in removed.output, removed.output
+        gone = runner.invoke(app, ["index", "remove", "lighthouse"])
+        assert gone.exit_code == 1 and "No document" in gone.output
+    finally:
+        MilvusIndex(get_settings()).drop()
+        get_settings.cache_clear()
