@@ -8,6 +8,7 @@ from qa.answering.attribution import attribution_for, continuation_of
 from qa.answering.citations import make_citation
 from qa.contract import Citation
 from qa.corpus.chunking import Sentence
+from qa.retrieval.answer_type import AnswerType
 from qa.retrieval.retriever import Retriever, ScoredSentence
 
 
@@ -30,7 +31,9 @@ class ExtractiveAnswerer:
         self._max_sentences = max_sentences
         self._margin = margin
 
-    def compose(self, ranked: list[ScoredSentence], retriever: Retriever) -> Draft:
+    def compose(
+        self, ranked: list[ScoredSentence], retriever: Retriever, kind: AnswerType = AnswerType.OTHER
+    ) -> Draft:
         sentences = retriever.index.sentences
         best = ranked[0].score
         hits = [ranked[0]] + [s for s in ranked[1:] if s.score >= best - self._margin]

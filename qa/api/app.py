@@ -22,6 +22,7 @@ from qa.slack import mount_slack
 
 log = logging.getLogger("qa.api")
 
+
 def create_app(settings: Settings | None = None, load_pipeline: PipelineLoader | None = None) -> FastAPI:
     """Build the app. ``load_pipeline`` lets tests inject a pipeline built on fakes."""
     settings = settings or get_settings()

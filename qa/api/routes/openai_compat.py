@@ -198,9 +198,7 @@ async def chat_completions(
 ) -> ChatCompletion | EventSourceResponse:
     """OpenAI's chat completions API over the corpus: cited answers, streaming included."""
     question, history = split_messages(body.messages, settings.max_history_messages)
-    turn = ChatTurn(
-        question, history, body.conversation_id, client=stream_client(request), surface="openai"
-    )
+    turn = ChatTurn(question, history, body.conversation_id, client=stream_client(request), surface="openai")
     if body.stream:
         # The slot is held while the answer is composed; then it is streamed, verified, at once.
         stream = chat.stream(turn, incremental=False)

@@ -1,0 +1,125 @@
+"""Fit the answerability model on a training split and write its JSON artefact.
+
+Logistic regression over ``qa.retrieval.signals.FEATURES`` (standardised), regularisation chosen
+by stratified 5-fold cross-validation; the precision–coverage curve and the default threshold are
+read off *cross-validated* probabilities, so they describe questions the model did not see.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from itertools import pairwise
+from pathlib import Path
+
+from qa.answering.answerability import ARTEFACT_VERSION, ArtefactFile
+from qa.errors import InvalidInputError
+from qa.eval.scoring import ItemResult
+from qa.retrieval.signals import FEATURES
+
+SEED = 20261130
+FOLDS = 5
+
+
+def calibrate_threshold(items: list[ItemResult]) -> float:
+    """The single best-score threshold that best separates answerable from unanswerable items.
+
+    Among midpoints between neighbouring scores, the one with the most items on the right side;
+    ties go to the widest gap.
+    """
+    scored = sorted((i.top_score, i.answerable_expected) for i in items if i.top_score is not None)
+    best: tuple[int, float, float] | None = None
+    for (low, _), (high, _) in pairwise(scored):
+        threshold = (low + high) / 2
+        right = sum((score >= threshold) == answerable for score, answerable in scored)
+        candidate = (right, high - low, threshold)
+        if best is None or candidate[:2] > best[:2]:
+            best = candidate
+    if best is None:
+        raise InvalidInputError("Calibration needs at least two scored questions.")
+    return round(best[2], 4)
+
+
+def _curve(probabilities: list[float], labels: list[bool]) -> list[dict[str, float]]:
+    positives = sum(labels)
+    points = []
+    for threshold in sorted(set(probabilities)):
+        answered = [y for p, y in zip(probabilities, labels, strict=True) if p >= threshold]
+        points.append(
+            {
+                "threshold": round(threshold, 6),
+                "precision": round(sum(answered) / len(answered), 4),
+                "coverage": round(sum(answered) / positives, 4) if positives else 0.0,
+            }
+        )
+    return points
+
+
+def fit(items: list[ItemResult], source: str) -> ArtefactFile:
+    """Fit on ``items`` (their signals and gold answerability) and describe the result."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    if any(len(i.signals) != len(FEATURES) for i in items):
+        raise InvalidInputError("Every item needs the current signals; re-run the evaluation.")
+    labels = [i.answerable_expected for i in items]
+    if len(set(labels)) < 2 or min(labels.count(True), labels.count(False)) < FOLDS:
+        raise InvalidInputError(f"Calibration needs at least {FOLDS} answerable and unanswerable questions.")
+    x = np.asarray([i.signals for i in items], dtype=np.float64)
+    y = np.asarray(labels, dtype=np.int64)
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale == 0] = 1.0
+    z = (x - mean) / scale
+    folds = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=SEED)
+    model = LogisticRegressionCV(Cs=[0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0], cv=folds, scoring="neg_log_loss")
+    model.fit(z, y)
+    chosen_c = float(model.C_[0])
+    from sklearn.linear_model import LogisticRegression
+
+    held_out = cross_val_predict(LogisticRegression(C=chosen_c), z, y, cv=folds, method="predict_proba")[:, 1]
+    probabilities = [float(p) for p in held_out]
+    # Default threshold: fewest cross-validated errors (false answers + false refusals).
+    errors, threshold = min(
+        (sum((p >= t) != bool(lab) for p, lab in zip(probabilities, labels, strict=True)), t)
+        for t in sorted(set(probabilities))
+    )
+    answered = [lab for p, lab in zip(probabilities, labels, strict=True) if p >= threshold]
+    precision = sum(answered) / len(answered) if answered else 1.0
+    return ArtefactFile.model_validate(
+        {
+            "version": ARTEFACT_VERSION,
+            "model": "logistic_regression",
+            "features": list(FEATURES),
+            "mean": [round(float(v), 8) for v in mean],
+            "scale": [round(float(v), 8) for v in scale],
+            "coefficients": [round(float(v), 8) for v in model.coef_[0]],
+            "intercept": round(float(model.intercept_[0]), 8),
+            "default_strictness": round(precision, 4),
+            "default_threshold": round(threshold, 6),
+            "fallback_min_score": calibrate_threshold(items),
+            "curve": _curve(probabilities, labels),
+            "training": {
+                "source": source,
+                "questions": len(items),
+                "answerable": sum(labels),
+                "seed": SEED,
+                "folds": FOLDS,
+                "C": chosen_c,
+                "fitted_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            },
+            "metrics": {
+                "cv_errors_at_default": errors,
+                "cv_accuracy_at_default": round(1 - errors / len(labels), 4),
+                "cv_precision_at_default": round(precision, 4),
+                "cv_recall_at_default": round(sum(answered) / sum(labels), 4),
+            },
+        }
+    )
+
+
+def write_artefact(artefact: ArtefactFile, path: Path) -> None:
+    """Atomically replace the artefact file (a reader never sees half a file)."""
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(artefact.model_dump(), indent=1) + "\n", encoding="utf-8")
+    temporary.replace(path)

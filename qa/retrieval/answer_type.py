@@ -1,0 +1,109 @@
+"""What kind of answer a question asks for, and whether a sentence contains one.
+
+Heuristics, deliberately: a wh-word and a few patterns say "a number", "a date", "a person", "a
+place" or "a reason"; regular expressions say whether a sentence holds something of that kind.
+They feed sentence scoring (the sentence with the number beats its neighbour without one) and
+the answerability model (a "how many" question whose best sentence has no number is suspect).
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+
+
+class AnswerType(Enum):
+    NUMBER = "number"
+    DATE = "date"
+    PERSON = "person"
+    PLACE = "place"
+    REASON = "reason"
+    OTHER = "other"
+
+
+_ASKS = [
+    (
+        AnswerType.NUMBER,
+        re.compile(
+            r"\bhow (many|much|long|old|far|big|large|often)\b|\bwhat (number|percentage|share|amount)\b|\bwhat is the (number|price|cost|size|population|age)\b",
+            re.I,
+        ),
+    ),
+    (
+        AnswerType.DATE,
+        re.compile(
+            r"\bwhen\b|\bwhat (year|day|month|date|time)\b|\bwhich (year|day|month|date)\b|\bin what year\b|\bon what (day|date)\b",
+            re.I,
+        ),
+    ),
+    (
+        AnswerType.PERSON,
+        re.compile(
+            r"\bwho(m|se)?\b|\bwhich (person|official|leader|general|minister|expert|analyst)\b", re.I
+        ),
+    ),
+    (
+        AnswerType.PLACE,
+        re.compile(
+            r"\bwhere\b|\bwhich (city|country|region|place|port|town)\b|\bin what (city|country|region|place)\b",
+            re.I,
+        ),
+    ),
+    (
+        AnswerType.REASON,
+        re.compile(
+            r"\bwhy\b|\bfor what (reason|purpose)\b|\bwhat (is|was) the (reason|purpose|motive|point)\b", re.I
+        ),
+    ),
+]
+
+_NUMBER_WORDS = (
+    r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozen|dozens|twenty|thirty|"
+    r"forty|fifty|hundred|hundreds|thousand|thousands|million|millions|billion|billions|half|first|"
+    r"second|third|single|double"
+)
+_NUMBER = re.compile(rf"\d|\b({_NUMBER_WORDS})\b|\b\w+-(day|year|month|week|hour)\b", re.I)
+_DATE = re.compile(
+    r"\b(1[89]\d\d|20\d\d)\b|\b(january|february|march|april|may|june|july|august|september|"
+    r"october|november|december|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
+    r"yesterday|today|tomorrow|week|month|year|decade|century|ago|since|until|during|later|earlier)\b",
+    re.I,
+)
+# A capitalised word that does not start the sentence: a name, a title, a place.
+_PROPER = re.compile(r"(?<![.!?“\"]\s)(?<!^)\b[A-Z][a-z]+")
+_PERSON = re.compile(
+    r"\b(Mr|Mrs|Ms|Dr|President|Minister|General|Gen)\b\.?|\b[A-Z][a-z]+ [A-Z][a-z]+(-[a-z]+)?\b"
+)
+_PLACE = re.compile(r"\b(in|at|to|from|near|across|around|aboard|visited|toured)\s+(the\s+)?[A-Z]")
+_REASON = re.compile(
+    r"\b(because|since|so that|in order|to (help|get|gain|secure|show|replenish|boost|support)|"
+    r"due to|as a result|for (fear|the sake)|aims?|goal|reason|purpose|need|needs|seeks?|wants?|"
+    r"hopes?|would|could|in exchange|in return)\b",
+    re.I,
+)
+
+_HAS = {
+    AnswerType.NUMBER: _NUMBER,
+    AnswerType.DATE: _DATE,
+    AnswerType.PERSON: _PERSON,
+    AnswerType.PLACE: _PLACE,
+    AnswerType.REASON: _REASON,
+}
+
+
+def expected_type(question: str) -> AnswerType:
+    """The first kind of answer the question's wording asks for (``OTHER`` when none)."""
+    for kind, pattern in _ASKS:
+        if pattern.search(question):
+            return kind
+    return AnswerType.OTHER
+
+
+def contains_type(text: str, kind: AnswerType) -> bool:
+    """Whether ``text`` holds something of that kind (always true for ``OTHER``)."""
+    pattern = _HAS.get(kind)
+    if pattern is None:
+        return True
+    if kind is AnswerType.PLACE and not pattern.search(text):
+        return bool(_PROPER.search(text))
+    return bool(pattern.search(text))

@@ -1,0 +1,88 @@
+"""Answerability signals: numbers that say whether the retrieved evidence answers the question.
+
+One retrieval in, one fixed-order feature vector out (``FEATURES`` names them). The fitted
+answerability model (``qa.answering.answerability``) is a logistic regression over exactly these
+features; its artefact records the names, and a test fails when they drift apart.
+
+What each signal is for:
+- ``best_score``, ``best_dense``, ``best_coverage``: how well the best sentence matches at all.
+- ``window_coverage``: share of the question's terms found anywhere in the top candidates.
+- ``missing_salient``: the idf of the rarest question term that no top candidate contains,
+  relative to a term the corpus never uses. On-topic unanswerable questions ("What was Kim's
+  salary?") match the names but leave one salient term unmatched.
+- ``unknown_share``: idf share of question terms the whole corpus never uses.
+- ``type_asked`` / ``type_missing``: the question asks for a number, date, person, place or
+  reason, and none of the top sentences holds one.
+- ``margin``: lead of the best sentence over the runner-up.
+- ``dense_rank`` / ``lexical_rank``: reciprocal rank of the best sentence's chunk in the dense
+  and in the BM25 ranking; both high means the two retrievers agree.
+- ``query_terms``: how many content terms the question has (short questions score noisily).
+"""
+
+from __future__ import annotations
+
+import math
+
+from qa.retrieval.answer_type import AnswerType
+from qa.retrieval.retriever import CorpusTerms, Retrieval
+
+FEATURES: tuple[str, ...] = (
+    "best_score",
+    "best_dense",
+    "best_coverage",
+    "window_coverage",
+    "missing_salient",
+    "unknown_share",
+    "type_asked",
+    "type_missing",
+    "margin",
+    "dense_rank",
+    "lexical_rank",
+    "query_terms",
+)
+WINDOW = 3  # top candidates whose terms count as "matched"
+
+
+def _reciprocal_rank(ranking: list[int], wanted: set[int]) -> float:
+    for rank, chunk in enumerate(ranking):
+        if chunk in wanted:
+            return 1.0 / (rank + 1)
+    return 0.0
+
+
+def compute_signals(
+    retrieval: Retrieval, terms: CorpusTerms, chunks_of_sentence: dict[int, set[int]]
+) -> list[float]:
+    """The feature vector for one retrieval, in ``FEATURES`` order."""
+    ranked = retrieval.sentences
+    weights = retrieval.weights
+    if not ranked:
+        return [0.0] * len(FEATURES)
+    best = ranked[0]
+    top = ranked[:WINDOW]
+    matched: set[str] = set()
+    for scored in top:
+        matched |= terms.context_terms[scored.sentence.sentence_id]
+    total = sum(weights.values())
+    window_coverage = sum(w for t, w in weights.items() if t in matched) / total if total else 0.0
+    missing = [w for t, w in weights.items() if t not in matched]
+    missing_salient = max(missing, default=0.0) / terms.unknown_idf
+    unknown = sum(w for t, w in weights.items() if t not in terms.idf)
+    asked = retrieval.kind is not AnswerType.OTHER
+    type_missing = asked and not any(s.has_type for s in ranked[:2])
+    runner_up = ranked[1].score if len(ranked) > 1 else 0.0
+    own_chunks = chunks_of_sentence.get(best.sentence.sentence_id, set())
+    return [
+        best.score,
+        best.dense,
+        best.coverage,
+        window_coverage,
+        missing_salient,
+        unknown / total if total else 1.0,
+        float(asked),
+        float(type_missing),
+        best.score - runner_up,
+        _reciprocal_rank(retrieval.dense_chunks, own_chunks),
+        _reciprocal_rank(retrieval.lexical_chunks, own_chunks),
+        math.log1p(len(weights)),
+    ]
