@@ -163,7 +163,7 @@ class QAPipeline:
             return self._refusal(turn, decision)
         with _timed(turn.timings, "answer"):
             assert turn.retrieval is not None
-            draft = self.answerer.compose(evidence, self.retriever, turn.retrieval.kind)
+            draft = self.answerer.compose(evidence, self.retriever, turn.retrieval.kind, turn.question)
             verify_citations(draft.citations, self.index.documents)
         return Answer(
             answer=draft.text,

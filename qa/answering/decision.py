@@ -45,7 +45,6 @@ class Decider:
     def __init__(self, settings: AnsweringSettings, min_score: float | None, retriever: Retriever) -> None:
         self._settings = settings
         self._retriever = retriever
-        self._floor = min_score
         # The threshold decision with an explicit score needs no artefact: that is how
         # `--calibrate` runs when the artefact no longer matches the features.
         self.model: AnswerabilityModel | None = None
@@ -72,7 +71,9 @@ class Decider:
         if self._settings.decision == "threshold" or probability is None:
             answerable = best >= self._fallback
         else:
-            answerable = probability >= self.threshold and (self._floor is None or best >= self._floor)
+            # The fitted score floor keeps refusing what is plainly off-topic; the model decides
+            # among the rest.
+            answerable = probability >= self.threshold and best >= self._fallback
         if answerable:
             return Decision(True, probability)
         return Decision(False, probability, self._gap(ranked) if self._settings.cite_gaps else None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from qa.answering.attribution import attribution_for, continuation_of
@@ -20,6 +21,20 @@ class Draft:
     citations: list[Citation]
 
 
+# Questions whose answers span several sentences: reasons, ways, and lists.
+_GATHERING = re.compile(
+    r"^\s*(how (did|does|do|could|can|would|will|is|was|are|were)\b|what (are|were)\b|list\b|name\b)"
+    r"|\b(what|which) \w+ (did|does|could|would|can)\b.*\b(and|stops|things|ways|reasons|steps)\b",
+    re.IGNORECASE,
+)
+GATHER_FACTOR = 3.0  # margin multiplier for such questions
+
+
+def gathers(kind: AnswerType, question: str) -> bool:
+    """The answer is likely a reason, a way or a list: keep more near-best sentences."""
+    return kind is AnswerType.REASON or bool(_GATHERING.search(question))
+
+
 class ExtractiveAnswerer:
     """Quotes the best sentences, keeping each quotation with the sentence naming its speaker.
 
@@ -32,13 +47,20 @@ class ExtractiveAnswerer:
         self._margin = margin
 
     def compose(
-        self, ranked: list[ScoredSentence], retriever: Retriever, kind: AnswerType = AnswerType.OTHER
+        self,
+        ranked: list[ScoredSentence],
+        retriever: Retriever,
+        kind: AnswerType = AnswerType.OTHER,
+        question: str = "",
     ) -> Draft:
+        """Quotes and citations, best evidence first (a speaker's sentence stays before the quote)."""
         sentences = retriever.index.sentences
         best = ranked[0].score
-        hits = [ranked[0]] + [s for s in ranked[1:] if s.score >= best - self._margin]
+        margin = self._margin * (GATHER_FACTOR if gathers(kind, question) else 1.0)
+        hits = [ranked[0]] + [s for s in ranked[1:] if s.score >= best - margin]
         score_of = {s.sentence.sentence_id: s.score for s in ranked}
         chosen: dict[int, float] = {}
+        groups: list[list[Sentence]] = []
         for hit in hits:
             group = [
                 s
@@ -53,7 +75,9 @@ class ExtractiveAnswerer:
                 continue
             for sentence in group:
                 chosen[sentence.sentence_id] = score_of.get(sentence.sentence_id, hit.score)
-        ordered: list[Sentence] = sorted((sentences[i] for i in chosen), key=lambda s: (s.doc_id, s.start))
+            groups.append(group)
+        # Groups in rank order, so the best evidence is cited first; each reads speaker-first.
+        ordered = [sentence for group in groups for sentence in group]
         parts: list[str] = []
         citations: list[Citation] = []
         for number, sentence in enumerate(ordered, start=1):

@@ -19,6 +19,7 @@ from qa.retrieval.signals import FEATURES
 
 SEED = 20261130
 FOLDS = 5
+MIN_RECALL = 0.97  # the product's bar: false refusals <= 3% of answerable questions
 
 
 def calibrate_threshold(items: list[ItemResult]) -> float:
@@ -79,12 +80,17 @@ def fit(items: list[ItemResult], source: str) -> ArtefactFile:
 
     held_out = cross_val_predict(LogisticRegression(C=chosen_c), z, y, cv=folds, method="predict_proba")[:, 1]
     probabilities = [float(p) for p in held_out]
-    # Default threshold: fewest cross-validated errors (false answers + false refusals).
-    errors, threshold = min(
-        (sum((p >= t) != bool(lab) for p, lab in zip(probabilities, labels, strict=True)), t)
-        for t in sorted(set(probabilities))
-    )
-    answered = [lab for p, lab in zip(probabilities, labels, strict=True) if p >= threshold]
+    # Default threshold: the strictest one that still answers MIN_RECALL of the answerable
+    # training questions (cross-validated): a false refusal costs more trust than it saves.
+    # The score floor (fitted first) already refuses some; the two together must keep the recall.
+    floor = calibrate_threshold(items)
+    passes = [i.top_score is not None and i.top_score >= floor for i in items]
+    allowed = int((1 - MIN_RECALL) * sum(labels)) - sum(lab and not ok for lab, ok in zip(labels, passes, strict=True))
+    positives = sorted(p for p, lab, ok in zip(probabilities, labels, passes, strict=True) if lab and ok)
+    threshold = positives[max(0, min(allowed, len(positives) - 1))]
+    decided = [p >= threshold and ok for p, ok in zip(probabilities, passes, strict=True)]
+    errors = sum(d != bool(lab) for d, lab in zip(decided, labels, strict=True))
+    answered = [lab for d, lab in zip(decided, labels, strict=True) if d]
     precision = sum(answered) / len(answered) if answered else 1.0
     return ArtefactFile.model_validate(
         {
@@ -97,7 +103,7 @@ def fit(items: list[ItemResult], source: str) -> ArtefactFile:
             "intercept": round(float(model.intercept_[0]), 8),
             "default_strictness": round(precision, 4),
             "default_threshold": round(threshold, 6),
-            "fallback_min_score": calibrate_threshold(items),
+            "fallback_min_score": floor,
             "curve": _curve(probabilities, labels),
             "training": {
                 "source": source,

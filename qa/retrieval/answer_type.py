@@ -18,10 +18,14 @@ class AnswerType(Enum):
     PERSON = "person"
     PLACE = "place"
     REASON = "reason"
+    NAME = "name"  # the name of something: a proper noun the question does not already give
+    SPEECH = "speech"  # what someone said or thought: a quotation or reported speech
     OTHER = "other"
 
 
 _ASKS = [
+    (AnswerType.SPEECH, re.compile(r"\bwhat (did|does|do|has|had) [\w .’'-]+ (say|said|think|thought|tell|told|call|write)\b|\bhow did [\w .’'-]+ (react|respond)\b", re.I)),
+    (AnswerType.NAME, re.compile(r"\b(what is|what was|what's) the name\b|\bname of\b|\bwhat (model|brand|make|kind of \w+ is)\b|\bwhich (\w+ ){0,2}(outlets?|pundits?|companies|company|factory|firms?|newspapers?|shows?|channels?)\b", re.I)),
     (
         AnswerType.NUMBER,
         re.compile(
@@ -82,7 +86,12 @@ _REASON = re.compile(
     re.I,
 )
 
+_SPEECH_SENTENCE = re.compile(
+    r"[“”\"]|\b(said|says|told|wrote|added|argued|stated|according to|called|described)\b", re.I
+)
 _HAS = {
+    AnswerType.NAME: _PROPER,
+    AnswerType.SPEECH: _SPEECH_SENTENCE,
     AnswerType.NUMBER: _NUMBER,
     AnswerType.DATE: _DATE,
     AnswerType.PERSON: _PERSON,
@@ -99,11 +108,20 @@ def expected_type(question: str) -> AnswerType:
     return AnswerType.OTHER
 
 
-def contains_type(text: str, kind: AnswerType) -> bool:
-    """Whether ``text`` holds something of that kind (always true for ``OTHER``)."""
+def contains_type(text: str, kind: AnswerType, question: str = "") -> bool:
+    """Whether ``text`` holds something of that kind that the question does not already say.
+
+    "How many Tu-160 bombers …?" is not answered by a sentence whose only number is "160".
+    Always true for ``OTHER``.
+    """
     pattern = _HAS.get(kind)
     if pattern is None:
         return True
-    if kind is AnswerType.PLACE and not pattern.search(text):
-        return bool(_PROPER.search(text))
-    return bool(pattern.search(text))
+    asked = question.lower()
+    patterns = [pattern, _PROPER] if kind is AnswerType.PLACE else [pattern]
+    for candidate in patterns:
+        for match in candidate.finditer(text):
+            found = match.group().strip(" .").lower()
+            if kind is AnswerType.SPEECH or not found or found not in asked:
+                return True
+    return False

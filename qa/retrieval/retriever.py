@@ -160,11 +160,16 @@ class Retriever:
         chunks, dense_chunks, lexical_chunks = self._search_chunks(
             query, self._settings.candidate_chunks, vector
         )
-        sentences = self._score_sentences(chunks, vector, weights, kind)
+        sentences = self._score_sentences(chunks, vector, weights, kind, query)
         return Retrieval(query, sentences, weights, kind, dense_chunks, lexical_chunks)
 
     def _score_sentences(
-        self, chunks: list[ScoredChunk], vector: Vectors, weights: dict[str, float], kind: AnswerType
+        self,
+        chunks: list[ScoredChunk],
+        vector: Vectors,
+        weights: dict[str, float],
+        kind: AnswerType,
+        question: str,
     ) -> list[ScoredSentence]:
         candidates = {sid for scored in chunks for sid in scored.chunk.sentence_ids}
         depth = min(len(self._index.sentences), self._settings.candidate_chunks)
@@ -187,7 +192,7 @@ class Retriever:
             coverage = _coverage(weights, terms)
             context = _coverage(weights, self.terms.context_terms[sentence_id])
             sentence = self._index.sentences[sentence_id]
-            has_type = contains_type(sentence.text, kind)
+            has_type = contains_type(sentence.text, kind, question)
             score = (
                 float(similarity)
                 + COVERAGE_WEIGHT * coverage * length

@@ -10,6 +10,8 @@ What each signal is for:
 - ``missing_salient``: the idf of the rarest question term that no top candidate contains,
   relative to a term the corpus never uses. On-topic unanswerable questions ("What was Kim's
   salary?") match the names but leave one salient term unmatched.
+- ``missing_share``: idf share of question terms no top candidate contains; ``missing_best``:
+  the same for the best sentence with its neighbours.
 - ``unknown_share``: idf share of question terms the whole corpus never uses.
 - ``type_asked`` / ``type_missing``: the question asks for a number, date, person, place or
   reason, and none of the top sentences holds one.
@@ -32,6 +34,8 @@ FEATURES: tuple[str, ...] = (
     "best_coverage",
     "window_coverage",
     "missing_salient",
+    "missing_share",
+    "missing_best",
     "unknown_share",
     "type_asked",
     "type_missing",
@@ -67,6 +71,11 @@ def compute_signals(
     window_coverage = sum(w for t, w in weights.items() if t in matched) / total if total else 0.0
     missing = [w for t, w in weights.items() if t not in matched]
     missing_salient = max(missing, default=0.0) / terms.unknown_idf
+    own = terms.context_terms[best.sentence.sentence_id]
+    following = best.sentence.sentence_id + 1
+    if following < len(terms.sentence_terms):
+        own = own | terms.sentence_terms[following]
+    missing_best = sum(w for t, w in weights.items() if t not in own)
     unknown = sum(w for t, w in weights.items() if t not in terms.idf)
     asked = retrieval.kind is not AnswerType.OTHER
     type_missing = asked and not any(s.has_type for s in ranked[:2])
@@ -78,6 +87,8 @@ def compute_signals(
         best.coverage,
         window_coverage,
         missing_salient,
+        sum(missing) / total if total else 1.0,
+        missing_best / total if total else 1.0,
         unknown / total if total else 1.0,
         float(asked),
         float(type_missing),
