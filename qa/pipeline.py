@@ -131,7 +131,7 @@ class QAPipeline:
 
     def decide(self, turn: _Turn) -> Decision:
         assert turn.retrieval is not None
-        return self.decider.decide(turn.retrieval)
+        return self.decider.decide(turn.retrieval, turn.question)
 
     @property
     def gap_message(self) -> str:

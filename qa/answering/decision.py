@@ -24,6 +24,19 @@ _GAP = re.compile(
     r"|\bno (details|information) (was|were|has been|have been) (given|released|disclosed)\b",
     re.IGNORECASE,
 )
+# Messages that address the bot instead of asking about the corpus: instructions to ignore,
+# pretend, reveal or role-play, and fake transcript turns. They are refused whatever they match.
+_INSTRUCTION = re.compile(
+    r"\b(ignore|disregard|forget) (all |any |the |your )?(previous|prior|above|earlier)\b"
+    r"|\bpretend (that )?(the|this|you)\b"
+    r"|\b(system|hidden|initial) (prompt|instructions?|message)\b"
+    r"|\b(reveal|print|show|repeat|output) (me )?(your|the) (full |entire |hidden |system )*"
+    r"(prompt|instructions?|configuration|secrets?)\b"
+    r"|\bapi keys?\b"
+    r"|\byou are (now|no longer)\b|\bjailbreak\b"
+    r"|(^|\s)(assistant|user|system)\s*:|</?\s*(article|system|document|context)\s*>",
+    re.IGNORECASE,
+)
 GAP_DEPTH = 3  # only a gap sentence among the best few candidates speaks to the question
 
 
@@ -32,6 +45,11 @@ class Decision:
     answerable: bool
     probability: float | None  # the model's, None under the plain threshold decision
     gap: ScoredSentence | None = None  # cited by a refusal when the corpus states the gap
+
+
+def is_instruction(question: str) -> bool:
+    """The message tries to instruct the bot (prompt injection) rather than ask the corpus."""
+    return bool(_INSTRUCTION.search(question))
 
 
 def shows_gap(text: str) -> bool:
@@ -62,9 +80,10 @@ class Decider:
     def probability(self, retrieval: Retrieval) -> float | None:
         return self.model.probability(self.signals(retrieval)) if self.model else None
 
-    def decide(self, retrieval: Retrieval) -> Decision:
+    def decide(self, retrieval: Retrieval, question: str | None = None) -> Decision:
+        """Answer or refuse ``question`` (default: the retrieval query) on this evidence."""
         ranked = retrieval.sentences
-        if not ranked:
+        if not ranked or is_instruction(retrieval.query if question is None else question):
             return Decision(False, None)
         best = ranked[0].score
         probability = self.probability(retrieval)
