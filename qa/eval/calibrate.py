@@ -19,6 +19,7 @@ from qa.retrieval.signals import FEATURES
 
 SEED = 20261130
 FOLDS = 5
+REGULARISATION = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 MIN_RECALL = 0.97  # the product's bar: false refusals <= 3% of answerable questions
 
 
@@ -59,8 +60,8 @@ def _curve(probabilities: list[float], labels: list[bool]) -> list[dict[str, flo
 def fit(items: list[ItemResult], source: str) -> ArtefactFile:
     """Fit on ``items`` (their signals and gold answerability) and describe the result."""
     import numpy as np
-    from sklearn.linear_model import LogisticRegressionCV
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict, cross_val_score
 
     if any(len(i.signals) != len(FEATURES) for i in items):
         raise InvalidInputError("Every item needs the current signals; re-run the evaluation.")
@@ -73,11 +74,13 @@ def fit(items: list[ItemResult], source: str) -> ArtefactFile:
     scale[scale == 0] = 1.0
     z = (x - mean) / scale
     folds = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=SEED)
-    model = LogisticRegressionCV(Cs=[0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0], cv=folds, scoring="neg_log_loss")
-    model.fit(z, y)
-    chosen_c = float(model.C_[0])
-    from sklearn.linear_model import LogisticRegression
-
+    # Regularisation by cross-validated log-loss (same folds throughout).
+    losses = {
+        c: float(cross_val_score(LogisticRegression(C=c), z, y, cv=folds, scoring="neg_log_loss").mean())
+        for c in REGULARISATION
+    }
+    chosen_c = max(losses, key=lambda c: (losses[c], -c))
+    model = LogisticRegression(C=chosen_c).fit(z, y)
     held_out = cross_val_predict(LogisticRegression(C=chosen_c), z, y, cv=folds, method="predict_proba")[:, 1]
     probabilities = [float(p) for p in held_out]
     # Default threshold: the strictest one that still answers MIN_RECALL of the answerable
