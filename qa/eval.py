@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from itertools import pairwise
@@ -107,10 +108,12 @@ def load_items(path: Path) -> list[EvalItem]:
 def _evidence_spans(pipeline: QAPipeline, evidence: list[str]) -> list[tuple[str, int, int]]:
     spans = []
     for text in evidence:
+        # Whitespace-insensitive: extraction may join or break lines the evidence was copied across.
+        pattern = re.compile(r"\s+".join(re.escape(word) for word in text.split()))
         for document in pipeline.documents():
-            start = document.text.find(text)
-            if start >= 0:
-                spans.append((document.doc_id, start, start + len(text)))
+            found = pattern.search(document.text)
+            if found:
+                spans.append((document.doc_id, found.start(), found.end()))
     return spans
 
 

@@ -318,6 +318,7 @@ class QAPipeline:
                 start=hit.chunk.start,
                 end=hit.chunk.end,
                 score=round(hit.score, 6),
+                section=hit.chunk.section or None,
             )
             for hit in self.retriever.search_chunks(query, k)
         ]

@@ -117,6 +117,7 @@ def verify_reply(
             c.sentence.end,
             c.score,
             c.chunk_id,
+            c.sentence.section,
         )
         for n, c in sorted(used.items())
     ]
