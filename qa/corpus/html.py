@@ -160,6 +160,12 @@ class _Walker:
                 self._buffer.append(" | ")
 
     def _block(self, element: etree._Element, tag: str) -> None:
+        if tag == "p" and self._kind == "item":
+            # The paragraphs of one list item stay one unit (Sphinx wraps item text in <p>).
+            self._buffer.append(" ")
+            self._children(element)
+            self._buffer.append(" ")
+            return
         self.flush()
         outer = self._kind
         if tag in ("li", "tr"):
@@ -167,8 +173,8 @@ class _Walker:
         if tag == "dl":
             self._terms += 1
         self._children(element)
-        if tag == "tr" and self._buffer:
-            self._buffer[-1] = self._buffer[-1].removesuffix(" | ")
+        if tag == "tr":
+            self._buffer = ["".join(self._buffer).rstrip().removesuffix("|")]
         self.flush()
         if tag == "dl":
             self.out.close(TERM_LEVEL + self._terms - 1)  # the last term's section ends with its list

@@ -11,7 +11,7 @@ from __future__ import annotations
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from qa.corpus.blocks import BlockKind, TextBuilder
+from qa.corpus.blocks import TextBuilder
 
 
 def _inline_text(token: Token) -> str:
@@ -33,33 +33,45 @@ def markdown_blocks(source: str, title: str) -> TextBuilder:
     """
     out = TextBuilder()
     tokens = MarkdownIt("commonmark").enable("table").parse(source)
-    items = 0  # depth of open list items
+    items: list[list[str]] = []  # text of each open list item: an item is one block, one unit
     cells: list[str] = []
     heading_level = 0
     in_cell = False
+
+    def flush_item() -> None:
+        if items and items[-1]:
+            out.add(" ".join(items[-1]), "item")
+            items[-1] = []
+
     for token in tokens:
-        kind: BlockKind = "item" if items else "text"
         if token.type == "heading_open":
             heading_level = int(token.tag[1:])
         elif token.type == "heading_close":
             heading_level = 0
         elif token.type == "list_item_open":
-            items += 1
+            flush_item()  # a parent item's own text comes before its sub-items
+            items.append([])
         elif token.type == "list_item_close":
-            items -= 1
+            flush_item()
+            items.pop()
         elif token.type in ("fence", "code_block"):
+            flush_item()
             out.add(token.content, "code")
-        elif token.type == "inline" and heading_level:
-            text = _inline_text(token)
-            show = not (heading_level == 1 and text.strip().casefold() == title.casefold())
-            out.heading(text, heading_level, show=show)
         elif token.type in ("td_open", "th_open", "td_close", "th_close"):
             in_cell = token.type.endswith("_open")
-        elif token.type == "inline" and in_cell:
-            cells.append(_inline_text(token))
-        elif token.type == "inline":
-            out.add(_inline_text(token), kind)
         elif token.type == "tr_close":
             out.add(" | ".join(c.strip() for c in cells), "item")  # a table row is a unit
             cells = []
+        elif token.type != "inline":
+            continue
+        elif heading_level:
+            text = _inline_text(token)
+            show = not (heading_level == 1 and text.strip().casefold() == title.casefold())
+            out.heading(text, heading_level, show=show)
+        elif in_cell:
+            cells.append(_inline_text(token))
+        elif items:
+            items[-1].append(_inline_text(token))
+        else:
+            out.add(_inline_text(token), "text")
     return out
