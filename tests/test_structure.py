@@ -103,6 +103,9 @@ def test_sphinx_list_items_are_units() -> None:
     items = [s for s in sentences if s.text.startswith(("the innermost scope", "the outermost scope"))]
     assert [s.kind for s in items] == ["item", "item"]
     assert items[0].paragraph != items[1].paragraph  # each item is its own paragraph
+    # A table row is one unit too, even where its cells look like sentence ends.
+    _, rows = parsed(PYDOCS / "library" / "fnmatch.html")
+    assert ("row", "? | matches any single character") in {(s.kind, s.text) for s in rows}
 
 
 def test_markdown_front_matter_headings_code_and_lists() -> None:

@@ -11,9 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-BlockKind = Literal["text", "item", "heading", "code"]
+BlockKind = Literal["text", "item", "row", "heading", "code"]
 # Kinds whose sentences may be quoted as an answer; headings and code only give context.
-QUOTABLE: frozenset[str] = frozenset({"text", "item"})
+QUOTABLE: frozenset[str] = frozenset({"text", "item", "row"})
+# Kinds kept as one sentence: a heading, a table row ("? | any single character") and code.
+WHOLE: frozenset[str] = frozenset({"heading", "row", "code"})
 # Definition terms (<dt>, e.g. an API signature) rank below every <h1>..<h6>.
 TERM_LEVEL = 7
 

@@ -22,7 +22,7 @@ class Sentence:
     end: int
     paragraph: int
     text: str
-    kind: str = "text"  # "text" | "item" | "heading" | "code" (see ``qa.corpus.blocks``)
+    kind: str = "text"  # "text" | "item" | "row" | "heading" | "code" (see ``qa.corpus.blocks``)
     section: str = ""  # title of the section the sentence sits in
 
 

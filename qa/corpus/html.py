@@ -105,6 +105,10 @@ def _dropped(element: etree._Element) -> bool:
     if _DROP_CLASS.search(element.get("class") or ""):
         return True
     # A permalink: an in-page link whose text is only a glyph (Sphinx "¶", MkDocs "#", ...).
+    if "label" in (element.get("class") or "").split():
+        parent = element.getparent()
+        if parent is not None and "footnote" in (parent.get("class") or ""):
+            return True  # a footnote's "[1]" would be a sentence of its own
     href = element.get("href") or ""
     return tag == "a" and href.startswith("#") and collapse(element.text_content()) in _PERMALINK_GLYPHS
 
@@ -160,7 +164,7 @@ class _Walker:
                 self._buffer.append(" | ")
 
     def _block(self, element: etree._Element, tag: str) -> None:
-        if tag == "p" and self._kind == "item":
+        if tag == "p" and self._kind in ("item", "row"):
             # The paragraphs of one list item stay one unit (Sphinx wraps item text in <p>).
             self._buffer.append(" ")
             self._children(element)
@@ -169,7 +173,7 @@ class _Walker:
         self.flush()
         outer = self._kind
         if tag in ("li", "tr"):
-            self._kind = "item"  # a list item (or table row) is a unit of its own
+            self._kind = "item" if tag == "li" else "row"  # each is a unit of its own
         if tag == "dl":
             self._terms += 1
         self._children(element)

@@ -60,7 +60,7 @@ def markdown_blocks(source: str, title: str) -> TextBuilder:
         elif token.type in ("td_open", "th_open", "td_close", "th_close"):
             in_cell = token.type.endswith("_open")
         elif token.type == "tr_close":
-            out.add(" | ".join(c.strip() for c in cells), "item")  # a table row is a unit
+            out.add(" | ".join(c.strip() for c in cells), "row")  # a table row is a unit
             cells = []
         elif token.type != "inline":
             continue

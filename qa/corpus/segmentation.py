@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import pysbd
 
-from qa.corpus.blocks import Block, BlockKind
+from qa.corpus.blocks import WHOLE, Block, BlockKind
 
 _PARAGRAPH = re.compile(r"[^\n]+")
 
@@ -77,10 +77,10 @@ def split_sentences(text: str) -> list[Span]:
 
 def split_blocks(text: str, blocks: tuple[Block, ...]) -> list[Span]:
     """Sentences of a structured document: paragraphs and list items are split into sentences;
-    a heading is one unit and a code block stays whole, never sentence-split."""
+    a heading or a table row is one unit and a code block stays whole, never sentence-split."""
     sentences: list[Span] = []
     for paragraph, block in enumerate(blocks):
-        if block.kind in ("heading", "code"):
+        if block.kind in WHOLE:
             pieces = [_trimmed(text, block.start, block.end)]
         else:
             pieces = split_paragraph(text, block.start, block.end)
