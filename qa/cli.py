@@ -199,7 +199,8 @@ def ask(
     out.print(answer.answer, style=style, highlight=False, markup=False)
     for citation in answer.citations:
         out.print(
-            f"[{citation.id}] {citation.doc_id} {citation.start}-{citation.end}: {citation.quote}",
+            f"[{citation.id}] {citation.doc_id}{f' › {citation.section}' if citation.section else ''}"
+            f" {citation.start}-{citation.end}: {citation.quote}",
             highlight=False,
             markup=False,
         )

@@ -18,6 +18,9 @@ class Citation(BaseModel):
     score: float = Field(description="Evidence score of the quoted sentence for the question.")
     chunk_id: str | None = None
     title: str | None = None
+    section: str | None = Field(
+        default=None, description="Title of the document section the quote sits in, if it has headings."
+    )
 
 
 class Answer(BaseModel):
@@ -51,3 +54,4 @@ class SearchHit(BaseModel):
     start: int
     end: int
     score: float
+    section: str | None = None

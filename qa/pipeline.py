@@ -145,7 +145,17 @@ class QAPipeline:
             sentence = gap.sentence
             chunk = self.retriever.chunk_for(sentence.sentence_id)
             document = self.index.documents[sentence.doc_id]
-            citations = [make_citation(1, document, sentence.start, sentence.end, gap.score, chunk.chunk_id)]
+            citations = [
+                make_citation(
+                    1,
+                    document,
+                    sentence.start,
+                    sentence.end,
+                    gap.score,
+                    chunk.chunk_id if chunk else None,
+                    sentence.section,
+                )
+            ]
             verify_citations(citations, self.index.documents)
             text = f"{self.gap_message} {sentence.text} [1]"
         return Answer(
@@ -341,6 +351,7 @@ class QAPipeline:
                 start=hit.chunk.start,
                 end=hit.chunk.end,
                 score=round(hit.score, 6),
+                section=hit.chunk.section or None,
             )
             for hit in self.retriever.search_chunks(query, k)
         ]

@@ -9,9 +9,9 @@ import pytest
 
 from qa.answering.answerability import DEFAULT_ARTEFACT, load_model
 from qa.answering.decision import is_instruction, shows_gap
+from qa.corpus.documents import parse_document
 from qa.errors import AnswerabilityModelError
 from qa.eval import EvidenceLocator, rate
-from qa.corpus.documents import parse_document
 from qa.pipeline import QAPipeline
 from qa.retrieval.answer_type import AnswerType, contains_type, expected_type
 from qa.retrieval.signals import FEATURES
@@ -81,7 +81,9 @@ def test_expected_answer_type(question: str, kind: AnswerType) -> None:
 def test_a_number_the_question_already_gives_is_not_an_answer() -> None:
     sentence = "He visited an airfield where Tu-160 bombers are stationed."
     assert not contains_type(sentence, AnswerType.NUMBER, "How many Tu-160 bombers are stationed?")
-    assert contains_type("Six Tu-160 bombers are stationed there.", AnswerType.NUMBER, "How many Tu-160 bombers?")
+    assert contains_type(
+        "Six Tu-160 bombers are stationed there.", AnswerType.NUMBER, "How many Tu-160 bombers?"
+    )
 
 
 def test_instructions_and_gaps_are_recognised() -> None:
@@ -104,7 +106,9 @@ def test_bootstrap_interval_is_seeded_and_brackets_the_share() -> None:
 
 
 def test_evidence_is_found_across_reflowed_whitespace() -> None:
-    document = parse_document("page", "A set is an unordered\n   collection with no\nduplicate elements.", "page.txt")
+    document = parse_document(
+        "page", "A set is an unordered\n   collection with no\nduplicate elements.", "page.txt"
+    )
     locator = EvidenceLocator({"page": document})
     ((doc_id, start, end),) = locator.spans(["unordered collection with no duplicate"])
     assert doc_id == "page"

@@ -57,7 +57,9 @@ def test_eval_json_reports_figures_with_intervals_and_plots(env: Path) -> None:
 
 
 @pytest.mark.integration
-def test_calibrate_refits_the_artefact_on_the_training_split(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_calibrate_refits_the_artefact_on_the_training_split(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from qa.answering.answerability import load_model
     from qa.retrieval.signals import FEATURES
 

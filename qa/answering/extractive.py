@@ -90,7 +90,8 @@ class ExtractiveAnswerer:
                     sentence.start,
                     sentence.end,
                     chosen[sentence.sentence_id],
-                    chunk.chunk_id,
+                    chunk.chunk_id if chunk else None,
+                    sentence.section,
                 )
             )
             parts.append(f"{sentence.text} [{number}]")

@@ -88,7 +88,9 @@ def fit(items: list[ItemResult], source: str) -> ArtefactFile:
     # The score floor (fitted first) already refuses some; the two together must keep the recall.
     floor = calibrate_threshold(items)
     passes = [i.top_score is not None and i.top_score >= floor for i in items]
-    allowed = int((1 - MIN_RECALL) * sum(labels)) - sum(lab and not ok for lab, ok in zip(labels, passes, strict=True))
+    allowed = int((1 - MIN_RECALL) * sum(labels)) - sum(
+        lab and not ok for lab, ok in zip(labels, passes, strict=True)
+    )
     positives = sorted(p for p, lab, ok in zip(probabilities, labels, passes, strict=True) if lab and ok)
     threshold = positives[max(0, min(allowed, len(positives) - 1))]
     decided = [p >= threshold and ok for p, ok in zip(probabilities, passes, strict=True)]

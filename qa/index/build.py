@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,7 +13,14 @@ import numpy as np
 
 from qa import __version__
 from qa.config import Settings
-from qa.corpus.chunking import Chunk, Sentence, build_chunks, context_texts, sentences_of
+from qa.corpus.chunking import (
+    Chunk,
+    Sentence,
+    build_chunks,
+    context_texts,
+    search_text,
+    sentences_of,
+)
 from qa.corpus.documents import Document, OnSkip, corpus_checksums, load_corpus
 from qa.embedding.base import Embedder, Vectors
 from qa.errors import IndexMissingError, NotReadyError
@@ -120,7 +127,7 @@ def _vectors_with_reuse(
     texts = {
         "sentences": [s.text for s in sentences],
         "contexts": context_texts(sentences),
-        "chunks": [c.text for c in chunks],
+        "chunks": [search_text(c) for c in chunks],
     }
     stages = {
         "sentences": "Embedding sentences",
@@ -195,9 +202,10 @@ def build_index(
         for name, index in indexes.items():
             faiss.write_index(index, str(staging / f"{name}.faiss"))
         (staging / "bm25-chunks").mkdir()
-        LexicalIndex.build([c.text for c in chunks]).save(staging / "bm25-chunks")
+        LexicalIndex.build([search_text(c) for c in chunks]).save(staging / "bm25-chunks")
         store = {
-            "documents": [asdict(d) for d in documents],
+            # Blocks only serve segmentation; each sentence and chunk records its kind and section.
+            "documents": [asdict(replace(d, blocks=())) for d in documents],
             "sentences": [asdict(s) for s in sentences],
             "chunks": [asdict(c) for c in chunks],
         }

@@ -23,40 +23,61 @@ class AnswerType(Enum):
     OTHER = "other"
 
 
+def _asks(*alternatives: str) -> re.Pattern[str]:
+    return re.compile("|".join(alternatives), re.IGNORECASE)
+
+
 _ASKS = [
-    (AnswerType.SPEECH, re.compile(r"\bwhat (did|does|do|has|had) [\w .’'-]+ (say|said|think|thought|tell|told|call|write)\b|\bhow did [\w .’'-]+ (react|respond)\b", re.I)),
-    (AnswerType.NAME, re.compile(r"\b(what is|what was|what's) the name\b|\bname of\b|\bwhat (model|brand|make|kind of \w+ is)\b|\bwhich (\w+ ){0,2}(outlets?|pundits?|companies|company|factory|firms?|newspapers?|shows?|channels?)\b", re.I)),
+    (
+        AnswerType.SPEECH,
+        _asks(
+            r"\bwhat (did|does|do|has|had) [\w .’'-]+ (say|said|think|thought|tell|told|call|write)\b",
+            r"\bhow did [\w .’'-]+ (react|respond)\b",
+        ),
+    ),
+    (
+        AnswerType.NAME,
+        _asks(
+            r"\b(what is|what was|what's) the name\b",
+            r"\bname of\b",
+            r"\bwhat (model|brand|make|kind of \w+ is)\b",
+            r"\bwhich (\w+ ){0,2}(outlets?|pundits?|compan(y|ies)|factory|firms?|newspapers?|shows?|channels?)\b",
+        ),
+    ),
     (
         AnswerType.NUMBER,
-        re.compile(
-            r"\bhow (many|much|long|old|far|big|large|often)\b|\bwhat (number|percentage|share|amount)\b|\bwhat is the (number|price|cost|size|population|age)\b",
-            re.I,
+        _asks(
+            r"\bhow (many|much|long|old|far|big|large|often)\b",
+            r"\bwhat (number|percentage|share|amount)\b",
+            r"\bwhat is the (number|price|cost|size|population|age)\b",
         ),
     ),
     (
         AnswerType.DATE,
-        re.compile(
-            r"\bwhen\b|\bwhat (year|day|month|date|time)\b|\bwhich (year|day|month|date)\b|\bin what year\b|\bon what (day|date)\b",
-            re.I,
+        _asks(
+            r"\bwhen\b",
+            r"\b(what|which) (year|day|month|date|time)\b",
+            r"\b(in|on) what (year|day|date)\b",
         ),
     ),
     (
         AnswerType.PERSON,
-        re.compile(
-            r"\bwho(m|se)?\b|\bwhich (person|official|leader|general|minister|expert|analyst)\b", re.I
-        ),
+        _asks(r"\bwho(m|se)?\b", r"\bwhich (person|official|leader|general|minister|expert|analyst)\b"),
     ),
     (
         AnswerType.PLACE,
-        re.compile(
-            r"\bwhere\b|\bwhich (city|country|region|place|port|town)\b|\bin what (city|country|region|place)\b",
-            re.I,
+        _asks(
+            r"\bwhere\b",
+            r"\bwhich (city|country|region|place|port|town)\b",
+            r"\bin what (city|country|region|place)\b",
         ),
     ),
     (
         AnswerType.REASON,
-        re.compile(
-            r"\bwhy\b|\bfor what (reason|purpose)\b|\bwhat (is|was) the (reason|purpose|motive|point)\b", re.I
+        _asks(
+            r"\bwhy\b",
+            r"\bfor what (reason|purpose)\b",
+            r"\bwhat (is|was) the (reason|purpose|motive|point)\b",
         ),
     ),
 ]

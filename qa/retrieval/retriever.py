@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from qa.config import RetrievalSettings
+from qa.corpus.blocks import QUOTABLE
 from qa.corpus.chunking import Chunk, Sentence
 from qa.embedding.base import Embedder, Vectors
 from qa.index import SearchIndex
@@ -113,13 +114,22 @@ class Retriever:
             for sentence_id in chunk.sentence_ids:
                 self._chunk_of_sentence.setdefault(sentence_id, chunk)
                 self.chunks_of_sentence.setdefault(sentence_id, set()).add(position)
+        # Headings have no chunk of their own: theirs is the next one of the same document.
+        following: Chunk | None = None
+        for sentence in reversed(index.sentences):
+            found = self._chunk_of_sentence.get(sentence.sentence_id)
+            if found is not None:
+                following = found
+            elif following is not None and following.doc_id == sentence.doc_id:
+                self._chunk_of_sentence[sentence.sentence_id] = following
 
     @property
     def index(self) -> SearchIndex:
         return self._index
 
-    def chunk_for(self, sentence_id: int) -> Chunk:
-        return self._chunk_of_sentence[sentence_id]
+    def chunk_for(self, sentence_id: int) -> Chunk | None:
+        """The chunk holding a sentence (a heading's is the chunk after it), if any."""
+        return self._chunk_of_sentence.get(sentence_id)
 
     def embed_query(self, query: str) -> Vectors:
         return self._embedder.embed([query])
@@ -201,7 +211,14 @@ class Retriever:
             )
             scored.append(ScoredSentence(sentence, score, float(similarity), coverage, has_type))
         scored.sort(key=lambda s: (-s.score, s.sentence.sentence_id))
-        return scored
+        return quotable(scored)
+
+
+def quotable(scored: list[ScoredSentence]) -> list[ScoredSentence]:
+    """The candidates an answer may quote: never a heading alone (it titles, it does not answer);
+    a code block only when no prose sentence is left, since prose explains what code shows."""
+    prose = [s for s in scored if s.sentence.kind in QUOTABLE]
+    return prose or [s for s in scored if s.sentence.kind == "code"]
 
 
 def _coverage(weights: dict[str, float], terms: frozenset[str]) -> float:
