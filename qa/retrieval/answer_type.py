@@ -41,7 +41,7 @@ _ASKS = [
             r"\b(what is|what was|what's) the name\b",
             r"\bname of\b",
             r"\bwhat (model|brand|make|kind of \w+ is)\b",
-            r"\bwhich (\w+ ){0,2}(outlets?|pundits?|compan(y|ies)|factory|firms?|newspapers?|shows?|channels?)\b",
+            r"\bwhich (\w+ ){0,2}(outlets?|pundits?|compan(y|ies)|factory|firms?|papers?|shows?)\b",
         ),
     ),
     (
