@@ -222,6 +222,7 @@ def run_eval(
 ) -> None:
     """Answer accuracy, citation hits, refusals per category with 95% intervals; optionally re-fit."""
     from qa.eval import evaluate, load_items
+    from qa.eval.calibrate import refit
     from qa.eval.console import print_curve, print_figures, print_items
     from qa.eval.curve import plot as plot_curve
     from qa.eval.curve import precision_coverage
@@ -239,7 +240,7 @@ def run_eval(
     with user_errors():
         items = load_items(file)
         report = evaluate(_load_pipeline(settings), items)
-        artefact_path = _calibrate(report, file, settings) if calibrate else None
+        artefact_path = refit(report.items, file, settings.answering.model_path) if calibrate else None
     if plot is not None:
         plot_curve(precision_coverage(report.items), plot, f"{file.name}: answerability")
     if as_json:
@@ -254,15 +255,6 @@ def run_eval(
     print_curve(report, out)
     if artefact_path is not None:
         out.print(f"Wrote the answerability model to {artefact_path}", highlight=False)
-
-
-def _calibrate(report: Any, file: Path, settings: Settings) -> Path:
-    from qa.answering.answerability import DEFAULT_ARTEFACT
-    from qa.eval.calibrate import fit, write_artefact
-
-    path = settings.answering.model_path or DEFAULT_ARTEFACT
-    write_artefact(fit(report.items, file.as_posix()), path)
-    return Path(path)
 
 
 @app.command()

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from anyio import to_thread
 
-from qa.answering.citations import make_citation, verify_citations
-from qa.answering.decision import Decider, Decision
+from qa.answering.citations import verify_citations
+from qa.answering.decision import Decider, Decision, gap_citation
 from qa.answering.events import Finished, Reset, Started, StreamEvent, Token, replay
 from qa.answering.extractive import ExtractiveAnswerer
 from qa.answering.generative import LLMComposer, Prompted, Sources
@@ -142,22 +142,9 @@ class QAPipeline:
         text, citations = self.refusal_message, []
         gap = decision.gap if decision else None
         if gap is not None:
-            sentence = gap.sentence
-            chunk = self.retriever.chunk_for(sentence.sentence_id)
-            document = self.index.documents[sentence.doc_id]
-            citations = [
-                make_citation(
-                    1,
-                    document,
-                    sentence.start,
-                    sentence.end,
-                    gap.score,
-                    chunk.chunk_id if chunk else None,
-                    sentence.section,
-                )
-            ]
+            citations = [gap_citation(gap, self.retriever)]
             verify_citations(citations, self.index.documents)
-            text = f"{self.gap_message} {sentence.text} [1]"
+            text = f"{self.gap_message} {gap.sentence.text} [1]"
         return Answer(
             answer=text,
             answerable=False,

@@ -10,9 +10,11 @@ import re
 from dataclasses import dataclass
 
 from qa.answering.answerability import AnswerabilityModel, load_model
+from qa.answering.citations import make_citation
 from qa.config import AnsweringSettings
+from qa.contract import Citation
 from qa.retrieval.retriever import Retrieval, Retriever, ScoredSentence
-from qa.retrieval.signals import FEATURES, compute_signals
+from qa.retrieval.signals import FEATURES, compute_signals, type_missing
 
 # Sentences that say the corpus does not know: unknown / unclear / not disclosed / declined to say.
 _GAP = re.compile(
@@ -86,9 +88,14 @@ class Decider:
         if not ranked or is_instruction(retrieval.query if question is None else question):
             return Decision(False, None)
         best = ranked[0].score
-        probability = self.probability(retrieval)
+        signals = self.signals(retrieval)
+        probability = self.model.probability(signals) if self.model else None
         if self._settings.decision == "threshold" or probability is None:
             answerable = best >= self._fallback
+        elif type_missing(signals):
+            # "How many …?" with no number in the best evidence (that the question does not
+            # already give) is not answered by it, however well it matches otherwise.
+            answerable = False
         else:
             # The fitted score floor keeps refusing what is plainly off-topic; the model decides
             # among the rest.
@@ -102,3 +109,18 @@ class Decider:
             if scored.coverage > 0 and shows_gap(scored.sentence.text):
                 return scored
         return None
+
+
+def gap_citation(gap: ScoredSentence, retriever: Retriever) -> Citation:
+    """Citation [1] of a refusal: the sentence saying the corpus does not know."""
+    sentence = gap.sentence
+    chunk = retriever.chunk_for(sentence.sentence_id)
+    return make_citation(
+        1,
+        retriever.index.documents[sentence.doc_id],
+        sentence.start,
+        sentence.end,
+        gap.score,
+        chunk.chunk_id if chunk else None,
+        sentence.section,
+    )

@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
 
-from qa.answering.answerability import ARTEFACT_VERSION, ArtefactFile
+from qa.answering.answerability import ARTEFACT_VERSION, DEFAULT_ARTEFACT, ArtefactFile
 from qa.errors import InvalidInputError
 from qa.eval.scoring import ItemResult
-from qa.retrieval.signals import FEATURES
+from qa.retrieval.signals import FEATURES, type_missing
 
 SEED = 20261130
 FOLDS = 5
@@ -85,9 +85,11 @@ def fit(items: list[ItemResult], source: str) -> ArtefactFile:
     probabilities = [float(p) for p in held_out]
     # Default threshold: the strictest one that still answers MIN_RECALL of the answerable
     # training questions (cross-validated): a false refusal costs more trust than it saves.
-    # The score floor (fitted first) already refuses some; the two together must keep the recall.
+    # The score floor (fitted first) and the rule already refuse some; all together must keep
+    # the recall.
     floor = calibrate_threshold(items)
-    passes = [i.top_score is not None and i.top_score >= floor for i in items]
+    # As the decision does: the floor and the missing-answer-type rule refuse before the model.
+    passes = [i.top_score is not None and i.top_score >= floor and not type_missing(i.signals) for i in items]
     allowed = int((1 - MIN_RECALL) * sum(labels)) - sum(
         lab and not ok for lab, ok in zip(labels, passes, strict=True)
     )
@@ -134,3 +136,10 @@ def write_artefact(artefact: ArtefactFile, path: Path) -> None:
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(artefact.model_dump(), indent=1) + "\n", encoding="utf-8")
     temporary.replace(path)
+
+
+def refit(items: list[ItemResult], source: Path, path: Path | None = None) -> Path:
+    """Fit on ``items`` (read from ``source``) and write the artefact (default: the shipped one)."""
+    target = path or DEFAULT_ARTEFACT
+    write_artefact(fit(items, source.as_posix()), target)
+    return target

@@ -13,8 +13,9 @@ What each signal is for:
 - ``missing_share``: idf share of question terms no top candidate contains; ``missing_best``:
   the same for the best sentence with its neighbours.
 - ``unknown_share``: idf share of question terms the whole corpus never uses.
-- ``type_asked`` / ``type_missing``: the question asks for a number, date, person, place or
-  reason, and none of the top sentences holds one.
+- ``type_asked`` / ``type_missing``: the question asks for a number, date, person, place, name
+  or what someone said, and neither of the two best sentences holds one the question does not
+  already give. The decision refuses such questions outright (``qa.answering.decision``).
 - ``margin``: lead of the best sentence over the runner-up.
 - ``dense_rank`` / ``lexical_rank``: reciprocal rank of the best sentence's chunk in the dense
   and in the BM25 ranking; both high means the two retrievers agree.
@@ -54,6 +55,11 @@ def _reciprocal_rank(ranking: list[int], wanted: set[int]) -> float:
     return 0.0
 
 
+def type_missing(signals: list[float]) -> bool:
+    """The question asks for a kind of answer that the best evidence does not hold."""
+    return signals[FEATURES.index("type_missing")] > 0
+
+
 def compute_signals(
     retrieval: Retrieval, terms: CorpusTerms, chunks_of_sentence: dict[int, set[int]]
 ) -> list[float]:
@@ -78,7 +84,10 @@ def compute_signals(
     missing_best = sum(w for t, w in weights.items() if t not in own)
     unknown = sum(w for t, w in weights.items() if t not in terms.idf)
     asked = retrieval.kind is not AnswerType.OTHER
-    type_missing = asked and not any(s.has_type for s in ranked[:2])
+    # Reasons are phrased too many ways for a pattern to say one is missing.
+    type_missing = (
+        asked and retrieval.kind is not AnswerType.REASON and not any(s.has_type for s in ranked[:2])
+    )
     runner_up = ranked[1].score if len(ranked) > 1 else 0.0
     own_chunks = chunks_of_sentence.get(best.sentence.sentence_id, set())
     return [
