@@ -301,7 +301,7 @@ def test_keyboard_only(server: LiveServer, page: Page) -> None:
     bot = page.locator("qa-chat article.msg.bot")
     expect(bot).to_have_attribute("data-state", "done")
     expect(page.locator("qa-chat [aria-live=polite]").first).to_have_text(
-        re.compile("^Answer: It is unknown")
+        re.compile("^Answer: .*It is unknown")  # best evidence first; this sentence is among them
     )
     assert active(page)["label"] == "Your question", "focus stays in the input while the answer arrives"
 
