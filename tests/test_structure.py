@@ -234,6 +234,8 @@ def test_cli_citations_show_the_section(tmp_path: Path, monkeypatch: pytest.Monk
     shutil.copyfile(HACKING, corpus / "hacking.md")
     monkeypatch.setenv("QA_CORPUS_DIR", str(corpus))
     monkeypatch.setenv("QA_INDEX_DIR", str(tmp_path / "index"))
+    # The ONNX export the session's real embedder uses: not exported again for this index.
+    monkeypatch.setenv("QA_EMBEDDING__CACHE_DIR", str(REPO / "index" / "models"))
     get_settings.cache_clear()
     try:
         result = CliRunner().invoke(cli, ["ask", "Where should the dictionary of a fuzz target be named?"])

@@ -37,11 +37,14 @@ Page = Any  # playwright.sync_api.Page; Any keeps the skip path import-free
 ANSWERED = "What did Putin show Kim?"  # answered from two sentences of the article
 REFUSED = "What is the boiling point of mercury?"
 PAYLOAD = "<img src=x onerror=alert(1)>"
+# Blank lines between paragraphs: in Markdown, adjacent lines are one (hard-wrapped) paragraph.
 XSS_DOC = f"""---
 title: Launch notes {PAYLOAD}
 ---
 Launch notes for the spring rocket programme.
+
 Launch day 🚀 was loud and bright. The engineers named the secret launch code {PAYLOAD} in the spring test.
+
 The rocket reached an altitude of forty kilometres before the parachute opened.
 """
 

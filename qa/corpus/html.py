@@ -49,7 +49,7 @@ _DROP_TAGS = frozenset(
 _DROP_ROLES = frozenset({"navigation", "banner", "contentinfo", "search", "complementary"})
 _DROP_CLASS = re.compile(
     r"\b(?:headerlink|sphinxsidebar|related|breadcrumbs?|toctree-wrapper|navbar|nav|menu|"
-    r"sidebar|skip-?link|hash-link|anchor-link)\b"
+    r"sidebar|skip-?link|hash-link|anchor-link|footnote-reference)\b"
 )
 # Small titles inside a section ("Note", "Footnotes"): not answers, but they do not open a section.
 _LABEL_CLASS = re.compile(r"\b(?:admonition-title|rubric)\b")
@@ -104,11 +104,11 @@ def _dropped(element: etree._Element) -> bool:
         return True
     if _DROP_CLASS.search(element.get("class") or ""):
         return True
-    # A permalink: an in-page link whose text is only a glyph (Sphinx "¶", MkDocs "#", ...).
     if "label" in (element.get("class") or "").split():
         parent = element.getparent()
         if parent is not None and "footnote" in (parent.get("class") or ""):
             return True  # a footnote's "[1]" would be a sentence of its own
+    # A permalink: an in-page link whose text is only a glyph (Sphinx "¶", MkDocs "#", ...).
     href = element.get("href") or ""
     return tag == "a" and href.startswith("#") and collapse(element.text_content()) in _PERMALINK_GLYPHS
 

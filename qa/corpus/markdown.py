@@ -17,7 +17,10 @@ from qa.corpus.blocks import TextBuilder
 def _inline_text(token: Token) -> str:
     parts: list[str] = []
     for child in token.children or []:
-        if child.type in ("text", "code_inline"):
+        # Inline HTML stays as written: it is text to us (shown as text, never rendered), and
+        # dropping it could silently change what a sentence says. HTML blocks (badges, layout,
+        # comments) are left out.
+        if child.type in ("text", "code_inline", "html_inline"):
             parts.append(child.content)
         elif child.type in ("softbreak", "hardbreak"):
             parts.append(" ")
