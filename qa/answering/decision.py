@@ -14,7 +14,7 @@ from qa.answering.citations import make_citation
 from qa.config import AnsweringSettings
 from qa.contract import Citation
 from qa.retrieval.retriever import Retrieval, Retriever, ScoredSentence
-from qa.retrieval.signals import FEATURES, compute_signals, type_missing
+from qa.retrieval.signals import FEATURES, compute_signals, number_missing
 
 # Sentences that say the corpus does not know: unknown / unclear / not disclosed / declined to say.
 _GAP = re.compile(
@@ -92,9 +92,9 @@ class Decider:
         probability = self.model.probability(signals) if self.model else None
         if self._settings.decision == "threshold" or probability is None:
             answerable = best >= self._fallback
-        elif type_missing(signals):
-            # "How many …?" with no number in the best evidence (that the question does not
-            # already give) is not answered by it, however well it matches otherwise.
+        elif number_missing(signals):
+            # "How many …?" / "When …?" with no number or date in the best evidence (that the
+            # question does not already give) is not answered by it, however well it matches.
             answerable = False
         else:
             # The fitted score floor keeps refusing what is plainly off-topic; the model decides

@@ -15,7 +15,9 @@ What each signal is for:
 - ``unknown_share``: idf share of question terms the whole corpus never uses.
 - ``type_asked`` / ``type_missing``: the question asks for a number, date, person, place, name
   or what someone said, and neither of the two best sentences holds one the question does not
-  already give. The decision refuses such questions outright (``qa.answering.decision``).
+  already give; ``number_missing`` the same for numbers and dates only, whose patterns hold in
+  any text (names, people and places are recognised by capitals, which technical text lacks).
+  The decision refuses ``number_missing`` questions outright (``qa.answering.decision``).
 - ``margin``: lead of the best sentence over the runner-up.
 - ``dense_rank`` / ``lexical_rank``: reciprocal rank of the best sentence's chunk in the dense
   and in the BM25 ranking; both high means the two retrievers agree.
@@ -40,6 +42,7 @@ FEATURES: tuple[str, ...] = (
     "unknown_share",
     "type_asked",
     "type_missing",
+    "number_missing",
     "margin",
     "dense_rank",
     "lexical_rank",
@@ -55,9 +58,9 @@ def _reciprocal_rank(ranking: list[int], wanted: set[int]) -> float:
     return 0.0
 
 
-def type_missing(signals: list[float]) -> bool:
-    """The question asks for a kind of answer that the best evidence does not hold."""
-    return signals[FEATURES.index("type_missing")] > 0
+def number_missing(signals: list[float]) -> bool:
+    """The question asks for a number or date that the best evidence does not hold."""
+    return signals[FEATURES.index("number_missing")] > 0
 
 
 def compute_signals(
@@ -101,6 +104,7 @@ def compute_signals(
         unknown / total if total else 1.0,
         float(asked),
         float(type_missing),
+        float(type_missing and retrieval.kind in (AnswerType.NUMBER, AnswerType.DATE)),
         best.score - runner_up,
         _reciprocal_rank(retrieval.dense_chunks, own_chunks),
         _reciprocal_rank(retrieval.lexical_chunks, own_chunks),
