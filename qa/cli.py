@@ -15,7 +15,6 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
-from rich.table import Table
 
 from qa.config import Settings, get_settings
 from qa.errors import InvalidInputError, QAError
@@ -274,7 +273,8 @@ def ask(
     out.print(answer.answer, style=style, highlight=False, markup=False)
     for citation in answer.citations:
         out.print(
-            f"[{citation.id}] {citation.doc_id} {citation.start}-{citation.end}: {citation.quote}",
+            f"[{citation.id}] {citation.doc_id}{f' › {citation.section}' if citation.section else ''}"
+            f" {citation.start}-{citation.end}: {citation.quote}",
             highlight=False,
             markup=False,
         )
@@ -283,42 +283,52 @@ def ask(
 @app.command("eval")
 def run_eval(
     file: Annotated[Path, typer.Argument(help="JSONL question file.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print metrics and items.")] = False,
-    calibrate: Annotated[bool, typer.Option("--calibrate", help="Also suggest a refusal threshold.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print figures, intervals and items as JSON.")
+    ] = False,
+    calibrate: Annotated[
+        bool, typer.Option("--calibrate", help="Fit the answerability model on FILE (a training split).")
+    ] = False,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Write the precision–coverage curve as PNG.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Figures only, no per-item table.")] = False,
 ) -> None:
-    """Measure answer accuracy, citation hits, refusals and quote validity."""
-    from qa.eval import calibrate_threshold, evaluate, load_items
+    """Answer accuracy, citation hits, refusals per category with 95% intervals; optionally re-fit."""
+    from qa.eval import evaluate, load_items
+    from qa.eval.calibrate import refit
+    from qa.eval.console import print_curve, print_figures, print_items
+    from qa.eval.curve import plot as plot_curve
+    from qa.eval.curve import precision_coverage
 
     settings = get_settings()
+    if calibrate:
+        # The signals do not depend on the model being fitted, so calibration runs on the plain
+        # threshold decision (and works when the shipped artefact no longer matches).
+        settings = settings.model_copy(
+            update={
+                "answering": settings.answering.model_copy(update={"decision": "threshold"}),
+                "retrieval": settings.retrieval.model_copy(update={"min_answer_score": 0.0}),
+            }
+        )
     with user_errors():
         items = load_items(file)
         report = evaluate(_load_pipeline(settings), items)
-        threshold = calibrate_threshold(report) if calibrate else None
+        artefact_path = refit(report.items, file, settings.answering.model_path) if calibrate else None
+    if plot is not None:
+        plot_curve(precision_coverage(report.items), plot, f"{file.name}: answerability")
     if as_json:
         payload = report.to_json()
-        if threshold is not None:
-            payload["suggested_min_answer_score"] = threshold
+        if artefact_path is not None:
+            payload["artefact"] = str(artefact_path)
         sys.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
         return
-    table = Table("id", "answered", "correct", "cited", "score", "answer")
-    for item in report.items:
-        table.add_row(
-            item.id,
-            "yes" if item.answered else "no",
-            {True: "✓", False: "✗", None: "-"}[
-                item.answer_correct if item.answerable_expected else not item.answered
-            ],
-            {True: "✓", False: "✗", None: "-"}[item.citation_hit],
-            f"{item.top_score:.3f}" if item.top_score is not None else "-",
-            item.answer[:80],
-        )
-    out.print(table)
-    metrics = Table("metric", "value")
-    for name, value in report.metrics().items():
-        metrics.add_row(name, str(value))
-    out.print(metrics)
-    if threshold is not None:
-        out.print(f"Suggested QA_RETRIEVAL__MIN_ANSWER_SCORE={threshold}", highlight=False)
+    if not quiet:
+        print_items(report, out)
+    print_figures(report, out)
+    print_curve(report, out)
+    if artefact_path is not None:
+        out.print(f"Wrote the answerability model to {artefact_path}", highlight=False)
 
 
 @app.command()

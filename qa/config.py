@@ -46,15 +46,30 @@ class EmbeddingSettings(BaseModel):
 
 
 class RetrievalSettings(BaseModel):
-    """Hybrid retrieval and answer-selection parameters (tuned on eval/dev_questions.jsonl)."""
+    """Hybrid retrieval and answer-selection parameters."""
 
     candidate_chunks: int = Field(default=8, ge=1, le=100)
     rrf_k: int = Field(default=60, ge=1)
-    # Below this evidence score the corpus is taken not to contain the answer.
-    min_answer_score: float = 0.479  # `qa eval eval/dev_questions.jsonl --calibrate`
+    # A floor on the best evidence score: below it every decision refuses. None = the value
+    # fitted with the answerability model (stored in its artefact), used by decision "threshold".
+    min_answer_score: float | None = None
     # Sentences scoring within this margin of the best one join the answer.
     answer_margin: float = Field(default=0.05, ge=0.0)
     max_answer_sentences: int = Field(default=3, ge=1, le=3)
+
+
+class AnsweringSettings(BaseModel):
+    """The answer-or-refuse decision (see docs/evaluation.md)."""
+
+    # "learned": the logistic-regression artefact fitted by `qa eval eval/article/train.jsonl
+    # --calibrate`; "threshold": only retrieval.min_answer_score (the old single threshold).
+    decision: Literal["learned", "threshold"] = "learned"
+    # Target precision (share of answered questions that are answerable, on the training split);
+    # mapped to a probability threshold through the artefact's curve. None = the artefact's default.
+    strictness: float | None = Field(default=None, ge=0.0, le=1.0)
+    model_path: Path | None = None  # default: the artefact shipped in qa/answering/
+    # A refusal quotes the sentence that shows the gap ("It is unknown whether …") when one is found.
+    cite_gaps: bool = True
 
 
 class IndexSettings(BaseModel):
@@ -226,6 +241,7 @@ class Settings(BaseSettings):
     chunking: ChunkingSettings = ChunkingSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
+    answering: AnsweringSettings = AnsweringSettings()
     index: IndexSettings = IndexSettings()
     milvus: MilvusSettings = MilvusSettings()
     public_url: str | None = None  # how users reach this service; default http://{host}:{port}

@@ -96,6 +96,9 @@ class Citation(BaseModel):
     score: float = Field(description="Evidence score of the quoted sentence for the question.")
     chunk_id: str | None = None
     title: str | None = None
+    section: str | None = Field(
+        default=None, description="Title of the document section the quote sits in, if it has headings."
+    )
 
 
 class Answer(BaseModel):
@@ -136,3 +139,4 @@ class SearchHit(BaseModel):
             "not comparable with citation scores."
         )
     )
+    section: str | None = None

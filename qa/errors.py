@@ -69,6 +69,11 @@ class ModelMissingError(NotReadyError):
     public_message = "The embedding model is not installed; see the server log."
 
 
+class AnswerabilityModelError(NotReadyError):
+    code = "answerability_model"
+    public_message = "The answerability model cannot be used; see the server log."
+
+
 class StorageError(QAError):
     """The conversation/feedback database cannot be read or written right now."""
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from anyio import to_thread
 
 from qa.answering.citations import verify_citations
+from qa.answering.decision import Decider, Decision, gap_citation
 from qa.answering.events import Finished, Reset, Started, StreamEvent, Token, replay
 from qa.answering.extractive import ExtractiveAnswerer
 from qa.answering.generative import LLMComposer, Prompted, Sources
@@ -32,7 +33,7 @@ from qa.embedding.factory import make_embedder
 from qa.errors import InvalidInputError, NotFoundError
 from qa.index import Progress, SearchIndex, ensure_index
 from qa.retrieval.followup import FollowUpExpander
-from qa.retrieval.retriever import Retriever, ScoredSentence
+from qa.retrieval.retriever import Retrieval, Retriever, ScoredSentence
 
 MAX_SEARCH_RESULTS = 50
 
@@ -62,6 +63,7 @@ class _Turn:
     conversation_id: str
     query: str = ""
     evidence: list[ScoredSentence] | None = None  # set once, by the single retrieval
+    retrieval: Retrieval | None = None  # the same retrieval with the signals answerability needs
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -78,6 +80,7 @@ class QAPipeline:
         self.answerer = ExtractiveAnswerer(
             settings.retrieval.max_answer_sentences, settings.retrieval.answer_margin
         )
+        self.decider = Decider(settings.answering, settings.retrieval.min_answer_score, self.retriever)
         self.followups = FollowUpExpander(self.retriever.terms)
         # Set while an LLM is attached (``llm_session`` / ``attach_llm``); None = extractive only.
         self.llm: LLMComposer | None = None
@@ -133,28 +136,43 @@ class QAPipeline:
 
     def _retrieve(self, turn: _Turn) -> list[ScoredSentence]:
         with _timed(turn.timings, "retrieval"):
-            turn.evidence = self.retriever.rank_sentences(turn.query)
+            turn.retrieval = self.retriever.retrieve(turn.query)
+            turn.evidence = turn.retrieval.sentences
         self.retrievals += 1
         return turn.evidence
 
-    def _answerable(self, evidence: list[ScoredSentence]) -> bool:
-        return bool(evidence) and evidence[0].score >= self.settings.retrieval.min_answer_score
+    def decide(self, turn: _Turn) -> Decision:
+        assert turn.retrieval is not None
+        return self.decider.decide(turn.retrieval, turn.question)
 
-    def _refusal(self, turn: _Turn) -> Answer:
+    @property
+    def gap_message(self) -> str:
+        return "The article does not say." if len(self.index.documents) == 1 else "The documents do not say."
+
+    def _refusal(self, turn: _Turn, decision: Decision | None = None) -> Answer:
+        """No answer; when the corpus states the gap, its sentence is quoted and cited."""
+        text, citations = self.refusal_message, []
+        gap = decision.gap if decision else None
+        if gap is not None:
+            citations = [gap_citation(gap, self.retriever)]
+            verify_citations(citations, self.index.documents)
+            text = f"{self.gap_message} {gap.sentence.text} [1]"
         return Answer(
-            answer=self.refusal_message,
+            answer=text,
             answerable=False,
-            citations=[],
+            citations=citations,
             conversation_id=turn.conversation_id,
             message_id=new_message_id(),
             timings_ms=turn.timings,
         )
 
     def _extractive(self, turn: _Turn, evidence: list[ScoredSentence]) -> Answer:
-        if not self._answerable(evidence):
-            return self._refusal(turn)
+        decision = self.decide(turn)
+        if not decision.answerable:
+            return self._refusal(turn, decision)
         with _timed(turn.timings, "answer"):
-            draft = self.answerer.compose(evidence, self.retriever)
+            assert turn.retrieval is not None
+            draft = self.answerer.compose(evidence, self.retriever, turn.retrieval.kind, turn.question)
             verify_citations(draft.citations, self.index.documents)
         return Answer(
             answer=draft.text,
@@ -226,8 +244,9 @@ class QAPipeline:
             async with asyncio.timeout(self.settings.llm.total_timeout):
                 await self._prepare(llm, turn, history)
                 assert turn.evidence is not None
-                if not self._answerable(turn.evidence):
-                    return self._refusal(turn)
+                decision = self.decide(turn)
+                if not decision.answerable:
+                    return self._refusal(turn, decision)
                 prompted = llm.prompt(turn.query, turn.evidence)
                 with _timed(turn.timings, "llm"):
                     reply = await llm.complete(prompted)
@@ -258,8 +277,9 @@ class QAPipeline:
                 yield event
             return
         assert turn.evidence is not None
-        if not self._answerable(turn.evidence):
-            async for event in replay(self._refusal(turn)):
+        decision = self.decide(turn)
+        if not decision.answerable:
+            async for event in replay(self._refusal(turn, decision)):
                 yield event
             return
         prompted = llm.prompt(turn.query, turn.evidence)
@@ -330,6 +350,7 @@ class QAPipeline:
                 start=hit.chunk.start,
                 end=hit.chunk.end,
                 score=round(hit.score, 6),
+                section=hit.chunk.section or None,
             )
             for hit in self.retriever.search_chunks(query, k)
         ]

@@ -45,13 +45,42 @@ def test_build_then_ask_json_and_pretty(env: Path) -> None:
 
 
 @pytest.mark.integration
-def test_eval_json_reports_metrics(env: Path) -> None:
-    result = runner.invoke(app, ["eval", str(DEV_QUESTIONS), "--json", "--calibrate"])
+def test_eval_json_reports_figures_with_intervals_and_plots(env: Path) -> None:
+    plot = env / "curve.png"
+    result = runner.invoke(app, ["eval", str(DEV_QUESTIONS), "--json", "--plot", str(plot)])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["metrics"]["quote_validity"] == 1.0
     assert len(payload["items"]) == payload["metrics"]["questions"]
-    assert 0.0 < payload["suggested_min_answer_score"] < 1.5
+    accuracy = payload["intervals"]["answer_accuracy"]
+    assert accuracy["ci95"][0] <= accuracy["value"] <= accuracy["ci95"][1]
+    assert payload["precision_coverage"][-1]["coverage"] == 1.0
+    assert plot.read_bytes().startswith(b"\x89PNG")
+    pretty = runner.invoke(app, ["eval", str(DEV_QUESTIONS), "--quiet"])
+    assert pretty.exit_code == 0 and "Precision–coverage" in pretty.stdout
+
+
+@pytest.mark.integration
+def test_calibrate_refits_the_artefact_on_the_training_split(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qa.answering.answerability import load_model
+    from qa.retrieval.signals import FEATURES
+
+    artefact = env / "answerability.json"
+    monkeypatch.setenv("QA_ANSWERING__MODEL_PATH", str(artefact))
+    get_settings.cache_clear()
+    train = Path(__file__).resolve().parent.parent / "eval" / "article" / "train.jsonl"
+    result = runner.invoke(app, ["eval", str(train), "--calibrate", "--quiet"])
+    assert result.exit_code == 0, result.output
+    model = load_model(artefact, FEATURES)
+    assert model.artefact.training["questions"] == 159
+    assert 0.0 < model.artefact.default_threshold < 1.0
+    # Too few unanswerable questions to cross-validate: one readable line, no artefact change.
+    before = artefact.read_text(encoding="utf-8")
+    refused = runner.invoke(app, ["eval", str(DEV_QUESTIONS), "--calibrate"])
+    assert refused.exit_code == 1 and "at least 5" in refused.output
+    assert artefact.read_text(encoding="utf-8") == before
 
 
 @pytest.mark.parametrize(

@@ -69,7 +69,7 @@ def test_corpus_change_makes_the_index_stale_and_startup_rebuilds(
     assert staleness(settings) == "corpus changed"
     index = ensure_index(settings, fake_embedder)
     assert index.documents["note"].title == "A note"
-    assert index.documents["note"].text == "The sky is green today.\n"
+    assert index.documents["note"].text == "The sky is green today."  # front matter removed
 
 
 def test_settings_change_makes_the_index_stale(settings: Settings, fake_embedder: FakeEmbedder) -> None:

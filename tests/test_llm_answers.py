@@ -340,3 +340,69 @@ async def test_eval_measures_the_llm_path(make: Any) -> None:
     assert answered and all(i.mode == "llm" and i.fallback_reason is None for i in answered)
     metrics = report.metrics()
     assert metrics["quote_validity"] == 1.0 and metrics["llm_answers"] == len(answered)
+
+
+TRIP = "How long was Kim's trip around Russia's Far East?"
+
+
+def trip_reply(claims: list[str]) -> Any:
+    """A reply citing the "six-day traipse" sentence for each of ``claims``."""
+
+    def reply(payload: dict[str, Any]) -> httpx.Response:
+        n = number_of(payload, "six-day traipse")
+        return completion(" ".join(f"{claim} [{n}]." for claim in claims))
+
+    return reply
+
+
+@pytest.mark.parametrize(
+    ("faithful", "changed"),
+    [
+        # Negation: every content word is in the source, the meaning is its opposite.
+        ("Kim returned home Monday from a six-day traipse", "Kim did not return home from Russia"),
+        ("Kim returned home Monday from a six-day traipse", "Kim never travelled around Russia"),
+        # Numbers, as words and as digits.
+        ("Kim's traipse around Russia's Far East lasted six days", "Kim's traipse lasted ten days"),
+        ("The traipse around Russia lasted 6 days", "The traipse around Russia lasted 16 days"),
+        # Names: a person and a day the source never mentions.
+        ("Kim returned home Monday from the Far East", "Putin returned home Monday from the Far East"),
+        ("Kim returned home Monday from the Far East", "Kim returned home Tuesday from the Far East"),
+    ],
+)
+async def test_a_change_of_negation_number_or_name_is_unsupported(
+    make: Any, faithful: str, changed: str
+) -> None:
+    pipeline = make(ScriptedLLM([trip_reply([faithful, changed])]))
+    answer = await pipeline.answer(TRIP)
+    assert answer.mode == "llm"
+    assert answer.unsupported_sentences == [changed + "."]
+    assert answer.answer.startswith(faithful) and changed not in answer.answer
+    assert_verifiable(answer, pipeline)
+
+
+async def test_faithful_paraphrases_keep_their_negation_number_and_names(make: Any) -> None:
+    def reply(payload: dict[str, Any]) -> httpx.Response:
+        unknown = number_of(payload, "It is unknown whether Moscow and Pyongyang")
+        return completion(
+            f"It is unknown whether Moscow and Pyongyang approved any deals during the trip [{unknown}]. "
+            f"Putin not only showed up for talks but gave Mr. Kim a peek at military technologies "
+            f"[{unknown}]. Additionally, Putin showed Mr. Kim’s delegation multiple sensitive sites "
+            f"[{unknown}]."
+        )
+
+    pipeline = make(ScriptedLLM([reply]))
+    answer = await pipeline.answer("Did Moscow and Pyongyang approve any deals during Kim's trip?")
+    assert answer.mode == "llm" and answer.unsupported_sentences == []
+
+
+async def test_affirming_what_the_source_leaves_unknown_is_unsupported(make: Any) -> None:
+    def reply(payload: dict[str, Any]) -> httpx.Response:
+        unknown = number_of(payload, "It is unknown whether Moscow and Pyongyang")
+        return completion(
+            f"Putin gave Mr. Kim a peek at military technologies [{unknown}]. "
+            f"Moscow and Pyongyang approved several deals during the trip [{unknown}]."
+        )
+
+    pipeline = make(ScriptedLLM([reply]))
+    answer = await pipeline.answer("Did Moscow and Pyongyang approve any deals during Kim's trip?")
+    assert answer.unsupported_sentences == ["Moscow and Pyongyang approved several deals during the trip."]

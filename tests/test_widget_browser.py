@@ -38,11 +38,14 @@ Page = Any  # playwright.sync_api.Page; Any keeps the skip path import-free
 ANSWERED = "What did Putin show Kim?"  # answered from two sentences of the article
 REFUSED = "What is the boiling point of mercury?"
 PAYLOAD = "<img src=x onerror=alert(1)>"
+# Blank lines between paragraphs: in Markdown, adjacent lines are one (hard-wrapped) paragraph.
 XSS_DOC = f"""---
 title: Launch notes {PAYLOAD}
 ---
 Launch notes for the spring rocket programme.
+
 Launch day 🚀 was loud and bright. The engineers named the secret launch code {PAYLOAD} in the spring test.
+
 The rocket reached an altitude of forty kilometres before the parachute opened.
 """
 
@@ -302,7 +305,7 @@ def test_keyboard_only(server: LiveServer, page: Page) -> None:
     bot = page.locator("qa-chat article.msg.bot")
     expect(bot).to_have_attribute("data-state", "done")
     expect(page.locator("qa-chat [aria-live=polite]").first).to_have_text(
-        re.compile("^Answer: It is unknown")
+        re.compile("^Answer: .*It is unknown")  # best evidence first; this sentence is among them
     )
     assert active(page)["label"] == "Your question", "focus stays in the input while the answer arrives"
 

@@ -22,6 +22,7 @@ def make_citation(
     end: int,
     score: float,
     chunk_id: str | None = None,
+    section: str | None = None,
 ) -> Citation:
     """A citation whose quote is read from the source, so it cannot drift from the span."""
     return Citation(
@@ -33,6 +34,7 @@ def make_citation(
         score=round(score, 4),
         chunk_id=chunk_id,
         title=document.title,
+        section=section or None,
     )
 
 

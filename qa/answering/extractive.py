@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from qa.answering.attribution import attribution_for, continuation_of
 from qa.answering.citations import make_citation
 from qa.contract import Citation
 from qa.corpus.chunking import Sentence
+from qa.retrieval.answer_type import AnswerType
 from qa.retrieval.retriever import Retriever, ScoredSentence
 
 
@@ -17,6 +19,20 @@ class Draft:
 
     text: str
     citations: list[Citation]
+
+
+# Questions whose answers span several sentences: reasons, ways, and lists.
+_GATHERING = re.compile(
+    r"^\s*(how (did|does|do|could|can|would|will|is|was|are|were)\b|what (are|were)\b|list\b|name\b)"
+    r"|\b(what|which) \w+ (did|does|could|would|can)\b.*\b(and|stops|things|ways|reasons|steps)\b",
+    re.IGNORECASE,
+)
+GATHER_FACTOR = 3.0  # margin multiplier for such questions
+
+
+def gathers(kind: AnswerType, question: str) -> bool:
+    """The answer is likely a reason, a way or a list: keep more near-best sentences."""
+    return kind is AnswerType.REASON or bool(_GATHERING.search(question))
 
 
 class ExtractiveAnswerer:
@@ -30,12 +46,21 @@ class ExtractiveAnswerer:
         self._max_sentences = max_sentences
         self._margin = margin
 
-    def compose(self, ranked: list[ScoredSentence], retriever: Retriever) -> Draft:
+    def compose(
+        self,
+        ranked: list[ScoredSentence],
+        retriever: Retriever,
+        kind: AnswerType = AnswerType.OTHER,
+        question: str = "",
+    ) -> Draft:
+        """Quotes and citations, best evidence first (a speaker's sentence stays before the quote)."""
         sentences = retriever.index.sentences
         best = ranked[0].score
-        hits = [ranked[0]] + [s for s in ranked[1:] if s.score >= best - self._margin]
+        margin = self._margin * (GATHER_FACTOR if gathers(kind, question) else 1.0)
+        hits = [ranked[0]] + [s for s in ranked[1:] if s.score >= best - margin]
         score_of = {s.sentence.sentence_id: s.score for s in ranked}
         chosen: dict[int, float] = {}
+        groups: list[list[Sentence]] = []
         for hit in hits:
             group = [
                 s
@@ -50,7 +75,9 @@ class ExtractiveAnswerer:
                 continue
             for sentence in group:
                 chosen[sentence.sentence_id] = score_of.get(sentence.sentence_id, hit.score)
-        ordered: list[Sentence] = sorted((sentences[i] for i in chosen), key=lambda s: (s.doc_id, s.start))
+            groups.append(group)
+        # Groups in rank order, so the best evidence is cited first; each reads speaker-first.
+        ordered = [sentence for group in groups for sentence in group]
         parts: list[str] = []
         citations: list[Citation] = []
         for number, sentence in enumerate(ordered, start=1):
@@ -63,7 +90,8 @@ class ExtractiveAnswerer:
                     sentence.start,
                     sentence.end,
                     chosen[sentence.sentence_id],
-                    chunk.chunk_id,
+                    chunk.chunk_id if chunk else None,
+                    sentence.section,
                 )
             )
             parts.append(f"{sentence.text} [{number}]")

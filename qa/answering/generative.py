@@ -33,7 +33,7 @@ class Sources:
 
     documents: dict[str, Document]
     sentences: list[Sentence]
-    chunk_for: Callable[[int], Chunk]
+    chunk_for: Callable[[int], Chunk | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +119,7 @@ class LLMComposer:
                 number=number,
                 sentence=scored.sentence,
                 score=scored.score,
-                chunk_id=self._sources.chunk_for(scored.sentence.sentence_id).chunk_id,
+                chunk_id=_chunk_id(self._sources.chunk_for(scored.sentence.sentence_id)),
                 context=attribution_for(scored.sentence, self._sources.sentences),
             )
             for number, scored in enumerate(ordered, start=1)
@@ -131,3 +131,7 @@ def _shown_text(candidate: Candidate) -> str:
     if candidate.context is None:
         return candidate.sentence.text
     return f"{candidate.sentence.text} (context: {candidate.context.text})"
+
+
+def _chunk_id(chunk: Chunk | None) -> str | None:
+    return chunk.chunk_id if chunk is not None else None

@@ -3,8 +3,9 @@
 The model only ever produces prose and ``[n]`` markers. Quotes are never taken from the model:
 each valid ``n`` maps to a sentence we numbered, and the citation is read from the source at that
 sentence's ``[start, end)``. Markers for numbers we did not give are dropped; a reply sentence with
-no valid marker, or whose content words are mostly absent from the sentences it cites, is removed
-from the answer and reported in ``unsupported``.
+no valid marker, whose content words are mostly absent from the sentences it cites, or whose
+negation, numbers or names differ from them (``qa.answering.meaning``), is removed from the
+answer and reported in ``unsupported``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from qa.answering.citations import make_citation
+from qa.answering.meaning import meaning_change
 from qa.contract import Citation
 from qa.corpus.chunking import Sentence
 from qa.corpus.documents import Document
@@ -103,7 +105,11 @@ def verify_reply(
             continue  # a bare marker or punctuation: nothing is claimed
         valid = list(dict.fromkeys(n for n in numbers_in(sentence) if n in candidates))
         cited = [s for n in valid for s in (candidates[n].context, candidates[n].sentence) if s is not None]
-        if not valid or support(claim, cited, question_terms) < min_support:
+        if (
+            not valid
+            or support(claim, cited, question_terms) < min_support
+            or meaning_change(claim, [s.text for s in cited], question) is not None
+        ):
             unsupported.append(claim)
             continue
         kept.append(claim + " " + "".join(f"[{n}]" for n in valid))
@@ -117,6 +123,7 @@ def verify_reply(
             c.sentence.end,
             c.score,
             c.chunk_id,
+            c.sentence.section,
         )
         for n, c in sorted(used.items())
     ]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from itertools import groupby
 
 from qa.corpus.documents import Document
-from qa.corpus.segmentation import split_sentences
+from qa.corpus.segmentation import split_blocks, split_sentences
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +22,8 @@ class Sentence:
     end: int
     paragraph: int
     text: str
+    kind: str = "text"  # "text" | "item" | "row" | "heading" | "code" (see ``qa.corpus.blocks``)
+    section: str = ""  # title of the section the sentence sits in
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,13 +34,18 @@ class Chunk:
     end: int
     sentence_ids: tuple[int, ...]
     text: str
+    section: str = ""
 
 
 def sentences_of(documents: list[Document]) -> list[Sentence]:
     """Every sentence of every document, numbered globally in corpus order."""
     sentences: list[Sentence] = []
     for document in documents:
-        for span in split_sentences(document.text):
+        if document.blocks:
+            spans = split_blocks(document.text, document.blocks)
+        else:
+            spans = split_sentences(document.text)
+        for span in spans:
             sentences.append(
                 Sentence(
                     sentence_id=len(sentences),
@@ -47,6 +54,8 @@ def sentences_of(documents: list[Document]) -> list[Sentence]:
                     end=span.end,
                     paragraph=span.paragraph,
                     text=document.text[span.start : span.end],
+                    kind=span.kind,
+                    section=span.section,
                 )
             )
     return sentences
@@ -66,11 +75,15 @@ def window_starts(count: int, size: int, overlap: int) -> list[int]:
 def build_chunks(
     documents: list[Document], sentences: list[Sentence], size: int, overlap: int
 ) -> list[Chunk]:
-    """Windows of ``size`` sentences overlapping by ``overlap``, never crossing a paragraph."""
+    """Windows of ``size`` sentences overlapping by ``overlap``, never crossing a paragraph.
+
+    Headings get no chunk of their own: each chunk carries its section title instead.
+    """
     texts = {d.doc_id: d.text for d in documents}
     chunks: list[Chunk] = []
     per_document: Counter[str] = Counter()  # chunk ids are stable per document
-    for (doc_id, _paragraph), group in groupby(sentences, key=lambda s: (s.doc_id, s.paragraph)):
+    body = (s for s in sentences if s.kind != "heading")
+    for (doc_id, _paragraph), group in groupby(body, key=lambda s: (s.doc_id, s.paragraph)):
         members = list(group)
         for first in window_starts(len(members), size, overlap):
             window = members[first : first + size]
@@ -83,6 +96,7 @@ def build_chunks(
                     end=end,
                     sentence_ids=tuple(s.sentence_id for s in window),
                     text=texts[doc_id][start:end],
+                    section=window[0].section,
                 )
             )
             per_document[doc_id] += 1
@@ -103,3 +117,9 @@ def context_texts(sentences: list[Sentence]) -> list[str]:
         else:
             texts.append(sentence.text)
     return texts
+
+
+def search_text(chunk: Chunk) -> str:
+    """What a chunk is embedded and BM25-indexed as: its text under its section title, so a
+    question naming the section ("the pass statement") finds the paragraphs beneath it."""
+    return f"{chunk.section}\n{chunk.text}" if chunk.section else chunk.text

@@ -12,7 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from qa.corpus.blocks import Block
 from qa.corpus.extraction import ExtractionError, html_text, pdf_text
+from qa.corpus.markdown import markdown_blocks
 from qa.errors import CorpusError
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
@@ -29,10 +31,16 @@ class Document:
     text: str
     source: str  # file name inside the corpus directory
     sha256: str
+    # Headings, paragraphs, list items and code blocks of a structured file (HTML, Markdown,
+    # PDF); empty for plain text, whose lines are its paragraphs. Used while indexing only.
+    blocks: tuple[Block, ...] = ()
 
 
-def parse_document(doc_id: str, raw: str, source: str) -> Document:
-    """Build a document from a file's text: front matter is removed, the title found."""
+def parse_document(doc_id: str, raw: str, source: str, *, markdown: bool = False) -> Document:
+    """Build a document from a file's text: front matter is removed, the title found.
+
+    With ``markdown`` the text is the Markdown's reading text, in blocks (``qa.corpus.markdown``).
+    """
     title = ""
     text = raw
     match = _FRONT_MATTER.match(raw)
@@ -43,7 +51,11 @@ def parse_document(doc_id: str, raw: str, source: str) -> Document:
     if not title:
         title = _title_from_first_line(text)
     sha = hashlib.sha256(raw.encode("utf-8")).hexdigest()
-    return Document(doc_id=doc_id, title=title or doc_id, text=text, source=source, sha256=sha)
+    blocks: tuple[Block, ...] = ()
+    if markdown:
+        built = markdown_blocks(text, title)
+        text, blocks = built.text(), tuple(built.blocks)
+    return Document(doc_id=doc_id, title=title or doc_id, text=text, source=source, sha256=sha, blocks=blocks)
 
 
 def _title_from_first_line(text: str) -> str:
@@ -83,13 +95,18 @@ def read_document(path: Path, doc_id: str | None = None, *, kind: str = "Corpus 
         title = extracted.title or _title_from_first_line(extracted.text)
         sha = hashlib.sha256(data).hexdigest()
         return Document(
-            doc_id=doc_id, title=title or doc_id, text=extracted.text, source=path.name, sha256=sha
+            doc_id=doc_id,
+            title=title or doc_id,
+            text=extracted.text,
+            source=path.name,
+            sha256=sha,
+            blocks=extracted.blocks,
         )
     try:
         raw = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CorpusError(f"{kind} {path} is not UTF-8 text; fix or remove it.") from exc
-    return parse_document(doc_id, raw, path.name)
+    return parse_document(doc_id, raw, path.name, markdown=suffix == ".md")
 
 
 def load_corpus(corpus_dir: Path, on_skip: OnSkip | None = None) -> list[Document]:

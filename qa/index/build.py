@@ -6,7 +6,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,7 +15,14 @@ import numpy as np
 
 from qa import __version__
 from qa.config import Settings
-from qa.corpus.chunking import Chunk, Sentence, build_chunks, context_texts, sentences_of
+from qa.corpus.chunking import (
+    Chunk,
+    Sentence,
+    build_chunks,
+    context_texts,
+    search_text,
+    sentences_of,
+)
 from qa.corpus.documents import Document, OnSkip, corpus_checksums, load_corpus
 from qa.embedding.base import Embedder, Vectors
 from qa.errors import IndexMissingError, NotReadyError
@@ -102,7 +109,7 @@ def _vectors_with_reuse(
             pending.append(("sentences", row, sentence.text))
             pending.append(("contexts", row, context))
         pending.extend(
-            ("chunks", row, chunks[row].text) for row in rows_by_doc["chunks"].get(document.doc_id, [])
+            ("chunks", row, search_text(chunks[row])) for row in rows_by_doc["chunks"].get(document.doc_id, [])
         )
         if len(pending) >= step:
             flush()
@@ -152,9 +159,10 @@ def build_index(
         for name, index in indexes.items():
             faiss.write_index(index, str(staging / f"{name}.faiss"))
         (staging / "bm25-chunks").mkdir()
-        LexicalIndex.build([c.text for c in chunks]).save(staging / "bm25-chunks")
+        LexicalIndex.build([search_text(c) for c in chunks]).save(staging / "bm25-chunks")
         store = {
-            "documents": [asdict(d) for d in documents],
+            # Blocks only serve segmentation; each sentence and chunk records its kind and section.
+            "documents": [asdict(replace(d, blocks=())) for d in documents],
             "sentences": [asdict(s) for s in sentences],
             "chunks": [asdict(c) for c in chunks],
         }

@@ -82,7 +82,7 @@ def load_index(index_dir: Path, settings: IndexSettings | None = None) -> Search
 
     store = guarded("store.json", lambda f: json.loads(f.read_text()))
     try:
-        documents = {d["doc_id"]: Document(**d) for d in store["documents"]}
+        documents = {d["doc_id"]: Document(**{**d, "blocks": ()}) for d in store["documents"]}
         sentences = [Sentence(**s) for s in store["sentences"]]
         chunks = [Chunk(**{**c, "sentence_ids": tuple(c["sentence_ids"])}) for c in store["chunks"]]
     except (KeyError, TypeError) as exc:

@@ -11,7 +11,8 @@ from qa.config import Settings
 from qa.corpus.documents import corpus_checksums
 from qa.errors import IndexCorruptError, IndexMissingError
 
-FORMAT_VERSION = 3
+# 4: sentences record their kind (text, item, heading, code) and section; chunks their section.
+FORMAT_VERSION = 4
 CURRENT = "current"
 
 

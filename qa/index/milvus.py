@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from qa.config import Settings
-from qa.corpus.chunking import Chunk, Sentence, build_chunks, context_texts, sentences_of
+from qa.corpus.chunking import Chunk, Sentence, build_chunks, context_texts, search_text, sentences_of
 from qa.corpus.documents import Document
 from qa.embedding.base import Embedder, Vectors
 from qa.errors import IndexMissingError, NotReadyError
@@ -185,7 +185,7 @@ class MilvusIndex:
         chunking = self.settings.chunking
         chunks = build_chunks([document], sentences, chunking.sentences_per_chunk, chunking.overlap)
         if vectors is None:
-            texts = [s.text for s in sentences] + context_texts(sentences) + [c.text for c in chunks]
+            texts = [s.text for s in sentences] + context_texts(sentences) + [search_text(c) for c in chunks]
             embedded = _embed(embedder, texts, self.settings.embedding.batch_size * 16)
             n = len(sentences)
             vectors = {
@@ -211,7 +211,7 @@ class MilvusIndex:
                 "pk": chunk.chunk_id,
                 "doc_id": doc_id,
                 "vector": chunk_vectors[n].tolist(),
-                "terms": " ".join(tokenize([chunk.text])[0])[:60_000],
+                "terms": " ".join(tokenize([search_text(chunk)])[0])[:60_000],
             }
             for n, chunk in enumerate(chunks)
         ]

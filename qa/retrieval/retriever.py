@@ -4,12 +4,15 @@ Chunks find the right neighbourhood; sentences are what we quote, so every candi
 gets an absolute evidence score that answer selection and the refusal threshold both use:
 
     evidence = max(cosine(question, sentence), cosine(question, sentence read after the previous one))
-             + coverage_weight * idf-weighted share of question terms in the sentence
+             + coverage_weight * idf-weighted share of question terms in the sentence * length factor
              + context_weight  * the same share over the sentence and the one before it
+             + type_weight     * [the sentence holds the kind of answer asked for: number, date, ...]
 
 The lexical terms reward exact names and numbers that embeddings blur; the context term lets a
 quote inherit the speaker named in the sentence before it; so does the in-context cosine, for
-sentences whose subject is only a pronoun.
+sentences whose subject is only a pronoun. The length factor keeps a three-word fragment from
+winning on coverage alone; the type term is the reader-style part: of two neighbours sharing the
+question's words, the one holding the number (or name, place, reason) asked for wins.
 """
 
 from __future__ import annotations
@@ -22,13 +25,18 @@ import faiss
 import numpy as np
 
 from qa.config import RetrievalSettings
+from qa.corpus.blocks import QUOTABLE
 from qa.corpus.chunking import Chunk, Sentence
 from qa.embedding.base import Embedder, Vectors
 from qa.index import SearchIndex
 from qa.index.lexical import tokenize, tokenize_query, top_positions
+from qa.retrieval.answer_type import AnswerType, contains_type, expected_type
 
 COVERAGE_WEIGHT = 0.3
 CONTEXT_WEIGHT = 0.2
+TYPE_WEIGHT = 0.05
+# Sentences with fewer content terms than this get proportionally less lexical credit.
+FULL_LENGTH_TERMS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +51,19 @@ class ScoredSentence:
     score: float
     dense: float
     coverage: float
+    has_type: bool = True  # holds the kind of answer the question asks for
+
+
+@dataclass(frozen=True, slots=True)
+class Retrieval:
+    """One question's retrieval: ranked candidate sentences plus what answerability needs."""
+
+    query: str
+    sentences: list[ScoredSentence]
+    weights: dict[str, float]  # the question's terms and their idf
+    kind: AnswerType
+    dense_chunks: list[int]  # chunk positions by dense rank
+    lexical_chunks: list[int]  # chunk positions by BM25 rank
 
 
 class CorpusTerms:
@@ -86,9 +107,20 @@ class Retriever:
         # the other requests for the cores.
         faiss.omp_set_num_threads(1)
         self._chunk_of_sentence: dict[int, Chunk] = {}
-        for chunk in index.chunks:
+        # Every chunk (by position) holding a sentence; chunks overlap.
+        self.chunks_of_sentence: dict[int, set[int]] = {}
+        for position, chunk in enumerate(index.chunks):
             for sentence_id in chunk.sentence_ids:
                 self._chunk_of_sentence.setdefault(sentence_id, chunk)
+                self.chunks_of_sentence.setdefault(sentence_id, set()).add(position)
+        # Headings have no chunk of their own: theirs is the next one of the same document.
+        following: Chunk | None = None
+        for sentence in reversed(index.sentences):
+            found = self._chunk_of_sentence.get(sentence.sentence_id)
+            if found is not None:
+                following = found
+            elif following is not None and following.doc_id == sentence.doc_id:
+                self._chunk_of_sentence[sentence.sentence_id] = following
 
     @property
     def index(self) -> SearchIndex:
@@ -98,18 +130,24 @@ class Retriever:
     def embedder(self) -> Embedder:
         return self._embedder
 
-    def chunk_for(self, sentence_id: int) -> Chunk:
-        return self._chunk_of_sentence[sentence_id]
+    def chunk_for(self, sentence_id: int) -> Chunk | None:
+        """The chunk holding a sentence (a heading's is the chunk after it), if any."""
+        return self._chunk_of_sentence.get(sentence_id)
 
     def embed_query(self, query: str) -> Vectors:
         return self._embedder.embed([query])
 
     def search_chunks(self, query: str, k: int, vector: Vectors | None = None) -> list[ScoredChunk]:
         """Top ``k`` chunks by reciprocal rank fusion of dense and BM25 rankings."""
+        return self._search_chunks(query, k, vector)[0]
+
+    def _search_chunks(
+        self, query: str, k: int, vector: Vectors | None = None
+    ) -> tuple[list[ScoredChunk], list[int], list[int]]:
         index = self._index
         total = len(index.chunks)
         if total == 0:
-            return []
+            return [], [], []
         depth = min(total, max(k, self._settings.candidate_chunks) * 2)
         vector = self.embed_query(query) if vector is None else vector
         dense_ids = index.search.dense("chunks", vector, depth)
@@ -119,12 +157,31 @@ class Retriever:
             for rank, chunk_id in enumerate(ranking):
                 fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (self._settings.rrf_k + rank + 1)
         best = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
-        return [ScoredChunk(index.chunks[i], score) for i, score in best]
+        return [ScoredChunk(index.chunks[i], score) for i, score in best], dense_ids, lexical_ids
 
     def rank_sentences(self, query: str) -> list[ScoredSentence]:
         """Candidate sentences for an answer, best first, with absolute evidence scores."""
+        return self.retrieve(query).sentences
+
+    def retrieve(self, query: str) -> Retrieval:
+        """Ranked candidate sentences and the rankings behind them (one embedding, one search)."""
         vector = self.embed_query(query)
-        chunks = self.search_chunks(query, self._settings.candidate_chunks, vector)
+        weights = self.terms.weights(frozenset(tokenize_query(query)))
+        kind = expected_type(query)
+        chunks, dense_chunks, lexical_chunks = self._search_chunks(
+            query, self._settings.candidate_chunks, vector
+        )
+        sentences = self._score_sentences(chunks, vector, weights, kind, query)
+        return Retrieval(query, sentences, weights, kind, dense_chunks, lexical_chunks)
+
+    def _score_sentences(
+        self,
+        chunks: list[ScoredChunk],
+        vector: Vectors,
+        weights: dict[str, float],
+        kind: AnswerType,
+        question: str,
+    ) -> list[ScoredSentence]:
         candidates = {sid for scored in chunks for sid in scored.chunk.sentence_ids}
         depth = min(len(self._index.sentences), self._settings.candidate_chunks)
         if depth:
@@ -137,16 +194,30 @@ class Retriever:
             self._index.search.vectors("sentences", ids) @ vector[0],
             self._index.search.vectors("contexts", ids) @ vector[0],
         )
-        weights = self.terms.weights(frozenset(tokenize_query(query)))
         scored = []
         for sentence_id, similarity in zip(ids, dense, strict=True):
-            coverage = _coverage(weights, self.terms.sentence_terms[sentence_id])
+            terms = self.terms.sentence_terms[sentence_id]
+            length = min(1.0, len(terms) / FULL_LENGTH_TERMS)
+            coverage = _coverage(weights, terms)
             context = _coverage(weights, self.terms.context_terms[sentence_id])
-            score = float(similarity) + COVERAGE_WEIGHT * coverage + CONTEXT_WEIGHT * context
             sentence = self._index.sentences[sentence_id]
-            scored.append(ScoredSentence(sentence, score, float(similarity), coverage))
+            has_type = contains_type(sentence.text, kind, question)
+            score = (
+                float(similarity)
+                + COVERAGE_WEIGHT * coverage * length
+                + CONTEXT_WEIGHT * context * length
+                + TYPE_WEIGHT * (has_type and kind is not AnswerType.OTHER)
+            )
+            scored.append(ScoredSentence(sentence, score, float(similarity), coverage, has_type))
         scored.sort(key=lambda s: (-s.score, s.sentence.sentence_id))
-        return scored
+        return quotable(scored)
+
+
+def quotable(scored: list[ScoredSentence]) -> list[ScoredSentence]:
+    """The candidates an answer may quote: never a heading alone (it titles, it does not answer);
+    a code block only when no prose sentence is left, since prose explains what code shows."""
+    prose = [s for s in scored if s.sentence.kind in QUOTABLE]
+    return prose or [s for s in scored if s.sentence.kind == "code"]
 
 
 def _coverage(weights: dict[str, float], terms: frozenset[str]) -> float:
