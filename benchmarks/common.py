@@ -87,7 +87,7 @@ def rss_mb(pid: int | None = None) -> float:
     """Resident set size of a process (this one by default), in MB."""
     import psutil
 
-    return round(psutil.Process(pid).memory_info().rss / 1024**2, 1)
+    return round(float(psutil.Process(pid).memory_info().rss) / 1024**2, 1)
 
 
 def peak_rss_mb(pid: int | None = None) -> float | None:

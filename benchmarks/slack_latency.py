@@ -26,7 +26,8 @@ sys.path.insert(0, str(REPO))
 from qa.api.app import create_app  # noqa: E402
 from qa.config import Settings, SlackSettings  # noqa: E402
 from qa.pipeline import QAPipeline  # noqa: E402
-from tests.slack_standin import BOT_USER, SlackStandIn, event_body, mention, post_to_app, serve  # noqa: E402
+from tests.live import serve  # noqa: E402
+from tests.slack_standin import BOT_USER, SlackStandIn, event_body, mention, post_to_app  # noqa: E402
 
 SECRET = "benchmark-signing-secret"
 TOKEN = "xoxb-benchmark"
@@ -78,7 +79,7 @@ def main() -> None:
             with ThreadPoolExecutor(max_workers=len(questions)) as pool:
                 sent = list(pool.map(lambda pair: ask(pair[1], f"EvBURST{pair[0]}"), enumerate(questions)))
             burst_acks = [ack * 1000 for _, ack, _ in sent]
-            finished = {}
+            finished: dict[str, float] = {}
             while len(finished) < len(sent):
                 for started, _, ts in sent:
                     if ts not in finished and answered(ts):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,22 +18,55 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from qa.config import Settings, get_settings
-from qa.errors import QAError
+from qa.errors import InvalidInputError, QAError
 
+# Plain click help: typer's rich help prints a type such as ``<bool>`` beside every flag.
+HELP_STYLE = None
 app = typer.Typer(
     help="Question answering over a document corpus, with exact citations.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=HELP_STYLE,
 )
-index_app = typer.Typer(help="Build and inspect the search index.", no_args_is_help=True)
+index_app = typer.Typer(
+    help="Build and inspect the search index.", no_args_is_help=True, rich_markup_mode=HELP_STYLE
+)
 app.add_typer(index_app, name="index")
-feedback_app = typer.Typer(help="Reader feedback on answers.", no_args_is_help=True)
+feedback_app = typer.Typer(
+    help="Reader feedback on answers.", no_args_is_help=True, rich_markup_mode=HELP_STYLE
+)
 app.add_typer(feedback_app, name="feedback")
 db_app = typer.Typer(help="The conversation database (QA_DATABASE_URL).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 out = Console()
 err = Console(stderr=True)
+
+
+@app.callback()
+def main(ctx: typer.Context) -> None:
+    """Question answering over a document corpus, with exact citations."""
+    # Settings are read first, so a bad QA_* value is one line naming it, whatever the command.
+    with user_errors():
+        get_settings()
+    if ctx.invoked_subcommand != "serve":  # the server logs these itself (JSON lines)
+        _show_build_notices()
+
+
+class _StderrLines(logging.Handler):
+    """Log records as plain lines on whatever ``sys.stderr`` is when they are emitted."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err.print(record.getMessage(), highlight=False, markup=False, soft_wrap=True)
+
+
+def _show_build_notices() -> None:
+    """Implicit index builds and the one-off ONNX export announce themselves as plain lines."""
+    for name in ("qa.index", "qa.embedding"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, _StderrLines) for h in logger.handlers):
+            logger.addHandler(_StderrLines())
+            logger.setLevel(logging.INFO)
 
 
 def fail(message: str) -> typer.Exit:
@@ -167,6 +201,8 @@ def index_add(
         with progress_bar() as bar:
             report = add_documents(settings, embedder, paths, bar or _quiet, on_skip=_report_skip)
     err.print(_ingest_summary(report), highlight=False, soft_wrap=True)
+    if not (report.added or report.replaced or report.unchanged):
+        raise fail("nothing was added: none of the given files could be used.")
 
 
 @index_app.command("remove")
@@ -226,6 +262,8 @@ def ask(
     """Answer one question from the corpus, with citations."""
     settings = get_settings()
     with user_errors():
+        if not question.strip():  # before loading (or building) anything
+            raise InvalidInputError("The message is empty; ask a question about the documents.")
         answer = asyncio.run(_answer(settings, question))
     if as_json:
         sys.stdout.write(answer.model_dump_json(indent=2) + "\n")
@@ -292,6 +330,7 @@ def serve(
     import uvicorn
 
     from qa.api.observability import logging_config
+    from qa.api.server import server_options
 
     settings = get_settings()
     _refuse_outdated_database(settings)
@@ -304,6 +343,7 @@ def serve(
         log_config=logging_config(settings.observability),
         access_log=False,  # ours (qa.access) carries the request id
         timeout_graceful_shutdown=30,  # SIGTERM: in-flight answers finish, then the store closes
+        **server_options(settings),  # trusted proxies, header limits, slow-client timeouts
     )
 
 
@@ -322,7 +362,9 @@ def _refuse_outdated_database(settings: Settings) -> None:
         try:
             state = asyncio.run(database_state(settings.database_url))
         except QAError as exc:
-            err.print(f"warning: {exc.message}; starting without stored history", highlight=False)
+            err.print(
+                f"warning: {exc.message}; starting without stored history", highlight=False, soft_wrap=True
+            )
             return
     if not state.up_to_date:
         raise fail(f"the database is not migrated ({state.describe()}): run `qa db upgrade` first")
@@ -339,9 +381,9 @@ def db_upgrade() -> None:
         before, after = asyncio.run(upgrade_database(settings.database_url))
     where = redacted(settings.database_url)
     if before == after:
-        err.print(f"{where}: already at schema revision {after}.", highlight=False)
+        err.print(f"{where}: already at schema revision {after}.", highlight=False, soft_wrap=True)
     else:
-        err.print(f"{where}: schema revision {before or 'none'} -> {after}.", highlight=False)
+        err.print(f"{where}: schema revision {before or 'none'} -> {after}.", highlight=False, soft_wrap=True)
 
 
 @db_app.command("status")
@@ -354,7 +396,9 @@ def db_status() -> None:
     with user_errors():
         state = asyncio.run(database_state(settings.database_url))
     verdict = "up to date" if state.up_to_date else "needs `qa db upgrade`"
-    out.print(f"{redacted(settings.database_url)}: {state.describe()} ({verdict})", highlight=False)
+    out.print(
+        f"{redacted(settings.database_url)}: {state.describe()} ({verdict})", highlight=False, soft_wrap=True
+    )
     if not state.up_to_date:
         raise typer.Exit(code=1)
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
+import os
+import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_origin
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from qa.contract import MAX_HISTORY_MESSAGES, MAX_MESSAGE_CHARS
+from qa.errors import ConfigError
 
 
 class ChunkingSettings(BaseModel):
@@ -111,6 +116,10 @@ class WebSettings(BaseModel):
     # The widget key the full-page chat at ``/`` uses when keys are required; it must be a widget
     # key whose origins include this server's own.
     page_key: SecretStr | None = None
+    # With keys required and no page_key, ``/`` gets a key made at start-up that is valid only for
+    # requests from this server's own pages (same origin), at the widget rate limit. Off: ``/``
+    # then needs QA_WEB__PAGE_KEY, as an API-only deployment may prefer.
+    auto_page_key: bool = True
 
 
 class WidgetKey(BaseModel):
@@ -133,6 +142,31 @@ class SecuritySettings(BaseModel):
     max_streams: int = Field(default=64, ge=1)  # concurrent SSE answers, whole process
     max_streams_per_client: int = Field(default=4, ge=1)
     stream_send_timeout_s: float = Field(default=30.0, gt=0)  # a stalled reader is dropped
+    # Addresses/networks of reverse proxies whose X-Forwarded-For/-Proto uvicorn believes (comma-
+    # separated or a JSON list). Default none: the socket peer is the client, whatever it claims.
+    trusted_proxies: Annotated[list[str], NoDecode] = []
+    # Slow or oversized clients (``qa serve``; a reverse proxy in front is still recommended):
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)  # the whole request head
+    header_timeout_s: float = Field(default=10.0, gt=0)  # to send a request's headers
+    body_timeout_s: float = Field(default=10.0, gt=0)  # to send a request's whole body: else 408
+    keep_alive_timeout_s: float = Field(default=5.0, gt=0)  # an idle keep-alive connection closes
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            ipaddress.ip_network(entry, strict=False)  # ValueError names the bad entry
+        return value
 
 
 class ObservabilitySettings(BaseModel):
@@ -141,6 +175,9 @@ class ObservabilitySettings(BaseModel):
     # Questions are personal data: logged only when an operator opts in.
     log_questions: bool = False
     metrics_enabled: bool = True
+    # Who may read /metrics: with a key, requests bearing it (from anywhere); without one,
+    # loopback clients only (a Prometheus sidecar or `curl localhost`).
+    metrics_key: SecretStr | None = None
 
 
 class LLMSettings(BaseModel):
@@ -238,7 +275,87 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
 
 
+ENV_PREFIX = "QA_"
+# Inputs of fields whose names contain these are never echoed back in an error message.
+_SECRET_WORDS = ("key", "token", "secret", "password", "database_url")
+
+
+def _variable(loc: tuple[int | str, ...]) -> tuple[str, str]:
+    """The variable a location names, and the rest of it.
+
+    ``("security", "widget_keys", 0, "origins")`` -> ``("QA_SECURITY__WIDGET_KEYS", "item 0, origins")``
+    """
+    names: list[str] = []
+    model: type[BaseModel] | None = Settings
+    rest = list(loc)
+    while rest and isinstance(rest[0], str) and model is not None and rest[0] in model.model_fields:
+        name = str(rest.pop(0))
+        names.append(name)
+        annotation = model.model_fields[name].annotation
+        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    where = ", ".join(f"item {part}" if isinstance(part, int) else str(part) for part in rest)
+    return ENV_PREFIX + "__".join(names).upper(), where
+
+
+def _describe_validation(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:3]:
+        variable, where = _variable(tuple(error.get("loc", ())))
+        message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+        value = error.get("input")
+        secret = any(word in variable.lower() for word in _SECRET_WORDS)
+        if isinstance(value, str) and len(value) <= 60 and not secret:
+            message += f" (got {value!r})"
+        parts.append(f"{variable}: {f'{where}: ' if where else ''}{message}")
+    return "; ".join(parts)
+
+
+def _is_structured(annotation: Any) -> bool:
+    return get_origin(annotation) in (list, dict) or (
+        isinstance(annotation, type) and issubclass(annotation, BaseModel)
+    )
+
+
+def _describe_settings_error(exc: SettingsError) -> str:
+    """pydantic-settings names only the top-level field; find the variable whose JSON is broken."""
+    found = re.search(r'field "(?P<field>\w+)"', str(exc))
+    if found is None:
+        return str(exc)
+    field = found.group("field")
+    prefix = ENV_PREFIX + field.upper()
+    model = Settings.model_fields[field].annotation if field in Settings.model_fields else None
+    for name, value in sorted(os.environ.items()):
+        upper = name.upper()
+        if upper != prefix and not upper.startswith(prefix + "__"):
+            continue
+        sub = upper.removeprefix(prefix).removeprefix("__").lower()
+        if sub and isinstance(model, type) and issubclass(model, BaseModel):
+            annotation = model.model_fields[sub].annotation if sub in model.model_fields else None
+            if not _is_structured(annotation):
+                continue
+        try:
+            json.loads(value)
+        except ValueError as error:
+            return f"{upper}: not valid JSON ({error})"
+    cause = exc.__cause__
+    return f"{prefix}: {cause if cause is not None else exc}"
+
+
+def describe_settings_error(exc: ValidationError | SettingsError) -> str:
+    """One line naming the environment variable and what is wrong with its value."""
+    if isinstance(exc, ValidationError):
+        return _describe_validation(exc)
+    return _describe_settings_error(exc)
+
+
 @lru_cache
 def get_settings() -> Settings:
-    """The process-wide settings, read once from the environment."""
-    return Settings()
+    """The process-wide settings, read once from the environment.
+
+    A bad value raises ``ConfigError`` whose message is one line naming the variable, e.g.
+    ``QA_PORT: Input should be a valid integer, … (got 'notaport')``.
+    """
+    try:
+        return Settings()
+    except (ValidationError, SettingsError) as exc:
+        raise ConfigError(describe_settings_error(exc)) from None

@@ -25,6 +25,13 @@ class QAError(Exception):
         return self.public_message or self.message
 
 
+class ConfigError(QAError):
+    """A setting (environment variable or ``.env`` entry) has a value that cannot be used."""
+
+    code = "config_error"
+    public_message = "The server is misconfigured; see its log."
+
+
 class InvalidInputError(QAError):
     code = "invalid_request"
     status_code = 422

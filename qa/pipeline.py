@@ -2,6 +2,9 @@
 
 validate -> expand / rewrite the follow-up -> retrieve (once) -> decide answerable -> compose
 (extractive, or LLM with the extractive composer on the same evidence as the fallback) -> verify.
+
+Longer than our other modules on purpose: the whole graph, streamed and not, reads top to bottom
+in one place; the stages themselves live in ``qa.retrieval`` and ``qa.answering``.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from qa.answering.generative import LLMComposer, Prompted, Sources
 from qa.answering.llm import ChatGenerator, LLMError, OpenAICompatibleGenerator, make_client
 from qa.answering.prompts import PromptSet, load_prompts
 from qa.config import Settings
-from qa.contract import Answer, SearchHit, Turn
+from qa.contract import Answer, SearchHit, Turn, check_question
 from qa.corpus.documents import Document
 from qa.embedding.base import Embedder
 from qa.embedding.factory import make_embedder
@@ -103,19 +106,21 @@ class QAPipeline:
         return fresh
 
     @property
+    def corpus_name(self) -> str:
+        """"the article" for a one-document corpus, else "the documents" (used in messages)."""
+        return "the article" if len(self.index.documents) == 1 else "the documents"
+
+    @property
     def refusal_message(self) -> str:
-        where = "the article" if len(self.index.documents) == 1 else "the documents"
-        return f"I couldn't find that in {where}."
+        return f"I couldn't find that in {self.corpus_name}."
 
     def validate_question(self, question: str) -> str:
         """The question without surrounding whitespace; empty or overlong ones are refused."""
-        cleaned = question.strip()
-        if not cleaned:
-            raise InvalidInputError("The message is empty; ask a question about the article.")
-        limit = self.settings.max_message_chars
-        if len(cleaned) > limit:
-            raise InvalidInputError(f"The message is longer than {limit} characters.")
-        return cleaned
+        try:
+            # The shared rule (qa.contract): also refuses unencodable text, NUL, invisible-only text.
+            return check_question(question, self.settings.max_message_chars, about=self.corpus_name)
+        except ValueError as exc:
+            raise InvalidInputError(str(exc)) from None
 
     def retrieval_query(self, question: str, history: list[Turn] | None) -> str:
         """The text to retrieve with: the question, in the context of the conversation."""

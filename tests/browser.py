@@ -12,8 +12,9 @@ import uvicorn
 from fastapi.responses import HTMLResponse
 from pydantic import SecretStr
 
-from qa.api.app import PipelineLoader, create_app
+from qa.api.app import create_app
 from qa.config import Settings, WidgetKey
+from qa.service.runtime import PipelineLoader
 
 WIDGET_KEY = "pk_test_widget"
 SERVER_KEY = "sk_test_server"  # for the tests' own direct API calls
@@ -55,7 +56,10 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{self.port}/"
         self.other_origin = f"http://localhost:{self.port}"
         key = WidgetKey(key=SecretStr(WIDGET_KEY), origins=[self.url.rstrip("/"), self.other_origin])
-        security = settings.security.model_copy(update={"widget_keys": [key]})
+        # Every page of a test module shares one key and one address: the widget limit (tested in
+        # test_security.py) would otherwise depend on how fast the machine runs the module.
+        limits = {"widget_rate_limit": "100000/minute", "rate_limit_per_ip": "100000/minute"}
+        security = settings.security.model_copy(update={"widget_keys": [key], **limits})
         web = settings.web.model_copy(update={"page_key": SecretStr(WIDGET_KEY)})
         update = {"security": security, "web": web, "api_keys": [SecretStr(SERVER_KEY)]}
         app = create_app(settings.model_copy(update=update), load_pipeline)

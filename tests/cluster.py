@@ -197,12 +197,12 @@ def start_cluster(
     with ExitStack() as stack:
         database_url = stack.enter_context(fresh_postgres_database())
         shared.update(QA_DATABASE_URL=database_url, QA_REDIS_URL=REDIS_URL, QA_REDIS_KEY_PREFIX=prefix)
-        shared.update(FORWARDED_ALLOW_IPS="127.0.0.1")  # uvicorn trusts X-Forwarded-For from nginx
+        shared.update(QA_SECURITY__TRUSTED_PROXIES="127.0.0.1")  # X-Forwarded-For from nginx
         shared.update(env or {})
         run_qa(["index", "build"], shared)
         run_qa(["db", "upgrade"], shared)
         started: list[Replica] = []
-        stack.callback(lambda: [r.stop() for r in started])
+        stack.callback(stop_all, started)
         for number in range(replicas):
             port = closed_port()
             log = root / f"replica{number}.log"
@@ -219,6 +219,11 @@ def start_cluster(
         url, nginx_log = stack.enter_context(run_nginx(root / "nginx", started))
         stack.callback(forget_redis_keys, prefix)
         yield Cluster(url, started, shared, database_url, prefix, nginx_log)
+
+
+def stop_all(replicas: list[Replica]) -> None:
+    for replica in replicas:
+        replica.stop()
 
 
 def forget_redis_keys(prefix: str) -> None:

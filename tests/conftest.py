@@ -51,7 +51,8 @@ def fake_pipeline(settings: Settings, fake_embedder: FakeEmbedder) -> QAPipeline
 @pytest.fixture
 def fake_client(settings: Settings, fake_embedder: FakeEmbedder) -> Iterator[TestClient]:
     app = create_app(settings, lambda s: QAPipeline.load(s, embedder_factory=lambda _: fake_embedder))
-    with TestClient(app) as client:
+    # A loopback caller, like a developer's curl (loopback may read /metrics).
+    with TestClient(app, client=("127.0.0.1", 50000)) as client:
         yield client
 
 

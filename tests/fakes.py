@@ -37,4 +37,5 @@ class FakeEmbedder:
                 digest = hashlib.blake2b(token.encode(), digest_size=4).digest()
                 vectors[row, int.from_bytes(digest, "little") % self._dimension] += 1.0
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.maximum(norms, 1e-12)
+        normalised: Vectors = (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+        return normalised

@@ -71,7 +71,8 @@ class SlackStandIn:
         return message
 
     def fail(self, method: str, error: str, times: int = 1) -> None:
-        """Make the next ``times`` calls of ``method`` fail with Slack error ``error``."""
+        """Make the next ``times`` calls of ``method`` fail with Slack error ``error``
+        (``"plain:<text>"``: a plain-text HTTP 503, as a gateway in front of Slack answers)."""
         with self._lock:
             self.failures.setdefault(method, []).extend([error] * times)
 
@@ -112,6 +113,8 @@ class SlackStandIn:
             return web.json_response(
                 {"ok": False, "error": failure}, status=429, headers={"Retry-After": "0"}
             )
+        if failure and failure.startswith("plain:"):  # a gateway in front of Slack, not Slack
+            return web.Response(status=503, text=failure.removeprefix("plain:"), content_type="text/plain")
         if failure:
             return web.json_response({"ok": False, "error": failure})
         return web.json_response(self._answer(method, args))

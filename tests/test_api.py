@@ -74,7 +74,9 @@ def test_documents_list_and_detail(fake_client: TestClient) -> None:
     listing = fake_client.get("/v1/documents").json()["documents"]
     assert [d["doc_id"] for d in listing] == ["kim-russia-visit"]
     detail = fake_client.get("/v1/documents/kim-russia-visit").json()
-    assert detail["title"].startswith("SEOUL, South Korea")
+    # The article's first line is its headline (issue 14), not its cut-off first sentence.
+    assert detail["title"] == "Kim Jong-un’s six-day Russia tour ends with questions about arms deals"
+    assert detail["text"].startswith(detail["title"] + "\nSEOUL, South Korea —")
     assert len(detail["text"]) == listing[0]["chars"]
 
 

@@ -69,7 +69,7 @@ def test_batches_respect_the_maximum_size() -> None:
     assert inner.batch_sizes == [1, 3, 3, 1]
 
 
-def test_a_failure_reaches_every_caller_in_the_batch() -> None:
+def test_a_model_failure_reaches_every_caller_in_the_batch() -> None:
     inner = GatedEmbedder()
     inner.fail = True
     embedder = BatchingEmbedder(inner, lanes=1)
@@ -77,6 +77,33 @@ def test_a_failure_reaches_every_caller_in_the_batch() -> None:
     assert all(isinstance(r, RuntimeError) for r in results)
     inner.fail = False
     assert embedder.embed(["after the failure"]).shape == (1, inner.dimension)  # not wedged
+
+
+class PickyEmbedder(GatedEmbedder):
+    """Like a tokenizer that rejects lone surrogates: any call containing one poison text fails."""
+
+    def embed(self, texts: list[str]) -> Vectors:
+        self.entered.set()
+        self.gate.wait(timeout=30)
+        self.batch_sizes.append(len(texts))
+        if any("\ud800" in t for t in texts):
+            raise TypeError("TextEncodeInput must be Union[TextInputSequence, ...]")
+        return FakeEmbedder.embed(self, texts)
+
+
+def test_one_bad_text_never_fails_its_batch_mates() -> None:
+    inner = PickyEmbedder()
+    embedder = BatchingEmbedder(inner, lanes=1)
+    texts = questions(6)
+    texts[3] = "poison \ud800 text"
+    results = run_concurrently(embedder, inner, texts)
+    expected = FakeEmbedder().embed(texts[:3] + texts[4:])
+    good = results[:3] + results[4:]
+    assert all(
+        isinstance(r, np.ndarray) and np.allclose(r[0], e) for r, e in zip(good, expected, strict=True)
+    )
+    assert isinstance(results[3], TypeError)  # only the bad text's caller fails
+    assert embedder.isolations == 1 and inner.batch_sizes[:2] == [1, 5]  # then five singles
 
 
 def test_lone_questions_and_lists_pass_straight_through() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,16 +11,19 @@ from typer.testing import CliRunner
 
 from qa.cli import app
 from qa.config import get_settings
-from tests.conftest import DEV_QUESTIONS, make_settings
+from tests.conftest import DEV_QUESTIONS, REPO, make_settings
 
 runner = CliRunner()
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     settings = make_settings(tmp_path)
     monkeypatch.setenv("QA_CORPUS_DIR", str(settings.corpus_dir))
     monkeypatch.setenv("QA_INDEX_DIR", str(settings.index_dir))
+    monkeypatch.setenv("QA_DATABASE_URL", settings.database_url)  # `qa ask` stores its turn
+    # The session's ONNX export: a fresh one per test would cost time and add its notice lines.
+    monkeypatch.setenv("QA_EMBEDDING__CACHE_DIR", str(REPO / "index" / "models"))
     get_settings.cache_clear()
     yield tmp_path
     get_settings.cache_clear()
@@ -89,3 +93,56 @@ def test_missing_model_is_one_line(env: Path, monkeypatch: pytest.MonkeyPatch) -
     result = runner.invoke(app, ["ask", "Who is Chun In-bum?"])
     assert result.exit_code == 1
     assert "No embedding model" in result.output and result.output.count("\n") == 1
+
+
+# ---- issue 14 ------------------------------------------------------------------------------------------
+@pytest.mark.integration
+def test_index_add_of_nothing_usable_fails_and_says_file_not_corpus_file(env: Path) -> None:
+    bad = env / "outside" / "latin1.txt"
+    bad.parent.mkdir()
+    bad.write_bytes("Caf\xe9 notes".encode("latin-1"))
+    result = runner.invoke(app, ["index", "add", str(env / "missing.md"), str(bad)])
+    assert result.exit_code == 1, result.output
+    assert "missing.md: no such file or directory" in result.output
+    assert f"File {bad} is not UTF-8 text" in result.output and "Corpus file" not in result.output
+    assert result.output.strip().splitlines()[-1] == (
+        "error: nothing was added: none of the given files could be used."
+    )
+    good = env / "outside" / "note.md"
+    good.write_text("# Note\n\nThe ferry left at dawn.\n", encoding="utf-8")
+    partly = runner.invoke(app, ["index", "add", str(good), str(env / "missing.md")])
+    assert partly.exit_code == 0 and "1 added" in partly.output and "1 skipped" in partly.output
+
+
+@pytest.mark.integration
+def test_index_remove_hints_that_ids_have_no_extension(env: Path) -> None:
+    result = runner.invoke(app, ["index", "remove", "kim-russia-visit.txt"])
+    assert result.exit_code == 1
+    assert "file name without its extension: try 'kim-russia-visit'" in result.output
+    assert result.output.count("\n") == 1
+
+
+@pytest.mark.integration
+def test_ask_json_ids_are_readable_and_ratable_over_http(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastapi.testclient import TestClient
+
+    from qa.api.app import create_app
+    from qa.pipeline import QAPipeline
+    from tests.fakes import FakeEmbedder
+
+    database = f"sqlite:///{env / 'shared.db'}"
+    monkeypatch.setenv("QA_DATABASE_URL", database)
+    get_settings.cache_clear()
+    result = runner.invoke(app, ["ask", "Who is Chun In-bum?", "--json"])
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    settings = make_settings(env, database_url=database)
+    embedder = FakeEmbedder()
+    served = create_app(settings, lambda s: QAPipeline.load(s, embedder_factory=lambda _: embedder))
+    with TestClient(served) as client:
+        stored = client.get(f"/v1/conversations/{answer['conversation_id']}")
+        assert stored.status_code == 200
+        [message] = stored.json()["messages"]
+        assert message["message_id"] == answer["message_id"] and message["answer"] == answer["answer"]
+        rated = client.post("/v1/feedback", json={"message_id": answer["message_id"], "rating": "up"})
+        assert rated.status_code == 201

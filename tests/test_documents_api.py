@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -60,8 +61,9 @@ def cited(client: TestClient | httpx.Client, question: str) -> set[str]:
 
 def upload(
     client: TestClient | httpx.Client, name: str, data: bytes, headers: dict[str, str] = ADMIN
-) -> httpx.Response:
-    return client.post("/v1/documents", files={"file": (name, data)}, headers=headers)
+) -> Any:
+    response: Any = client.post("/v1/documents", files={"file": (name, data)}, headers=headers)
+    return response  # TestClient's and httpx's Response types differ; both have what tests read
 
 
 def test_an_uploaded_document_is_answered_from_at_once_and_a_removed_one_no_longer(

@@ -54,7 +54,7 @@ def slow_loader(embedder: FakeEmbedder) -> Callable[[Settings], QAPipeline]:
 
 def test_locked_database_degrades_and_keeps_what_was_stored(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, database_busy_timeout_s=0.1)
-    with TestClient(create_app(settings, fake_loader(FakeEmbedder()))) as client:
+    with TestClient(create_app(settings, fake_loader(FakeEmbedder())), client=LOOPBACK) as client:
         before = client.post("/v1/chat", json=QUESTION).json()
         conversation = before["conversation_id"]
         blocker = sqlite3.connect(database_path(settings.database_url), isolation_level=None)
@@ -86,7 +86,7 @@ def test_locked_database_degrades_and_keeps_what_was_stored(tmp_path: Path) -> N
 def test_unwritable_database_serves_answers_and_says_storage_is_down(tmp_path: Path) -> None:
     (tmp_path / "blocked").write_text("a file where the database directory should be")
     settings = make_settings(tmp_path, database_url=f"sqlite:///{tmp_path}/blocked/qa.db")
-    with TestClient(create_app(settings, fake_loader(FakeEmbedder()))) as client:
+    with TestClient(create_app(settings, fake_loader(FakeEmbedder())), client=LOOPBACK) as client:
         answer = client.post("/v1/chat", json=QUESTION)
         assert answer.status_code == 200 and answer.json()["answerable"] is True
         conversation = client.get(f"/v1/conversations/{answer.json()['conversation_id']}")
@@ -100,14 +100,14 @@ def test_index_removed_while_running(tmp_path: Path) -> None:
     embedder = FakeEmbedder()
     settings = make_settings(tmp_path, index=IndexSettings(auto_build=False))
     QAPipeline.load(make_settings(tmp_path), embedder_factory=lambda _: embedder)  # build it once
-    with TestClient(create_app(settings, fake_loader(embedder))) as client:
+    with TestClient(create_app(settings, fake_loader(embedder)), client=LOOPBACK) as client:
         stored = client.post("/v1/chat", json=QUESTION).json()
         shutil.rmtree(settings.index_dir)
         # The loaded index lives in memory: answers go on.
         again = client.post("/v1/chat", json={**QUESTION, "conversation_id": stored["conversation_id"]})
         assert again.status_code == 200 and again.json()["answer"] == stored["answer"]
     # After a restart without the index: a clear 503 naming the fix; conversations still readable.
-    with TestClient(create_app(settings, fake_loader(embedder))) as client:
+    with TestClient(create_app(settings, fake_loader(embedder)), client=LOOPBACK) as client:
         ready = client.get("/readyz")
         assert ready.status_code == 503 and "qa index build" in ready.json()["detail"]
         chat = client.post("/v1/chat", json=QUESTION)
@@ -183,6 +183,9 @@ def test_shutdown_lets_in_flight_answers_finish_and_store(tmp_path: Path) -> Non
     finally:
         db.close()
     assert stored == {r.json()["message_id"] for r in results}
+
+
+LOOPBACK = ("127.0.0.1", 50000)  # a local caller, who may read /metrics
 
 
 @pytest.fixture(autouse=True)

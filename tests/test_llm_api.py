@@ -38,7 +38,7 @@ def serve(settings: Settings, fake_embedder: FakeEmbedder) -> Iterator[Any]:
     clients: list[TestClient] = []
 
     def start(llm: ScriptedLLM, **overrides: object) -> TestClient:
-        app = create_app(settings, lambda s: pipeline_with_llm(s, fake_embedder, llm, **overrides))
+        app = create_app(settings, lambda s: pipeline_with_llm(s, fake_embedder, llm, None, **overrides))
         client = TestClient(app)
         client.__enter__()
         clients.append(client)

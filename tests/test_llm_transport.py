@@ -17,10 +17,11 @@ import pytest
 from pydantic import SecretStr
 
 from qa.answering.llm import LLMError, OpenAICompatibleGenerator, make_client
+from qa.answering.prompts import ChatMessage
 from qa.config import LLMSettings
 
 KEY = "sk-transport-secret"
-HI = [{"role": "user", "content": "hi"}]
+HI: list[ChatMessage] = [{"role": "user", "content": "hi"}]
 Handler = Callable[[httpx.Request], httpx.Response]
 
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from qa.api.app import create_app
 from qa.api.deps import runtime_of
@@ -31,7 +32,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
         tmp_path_factory.mktemp("owners"),
         api_keys=[KEY_A, KEY_B],
         admin_keys=[ADMIN],
-        security=SecuritySettings(widget_keys=[WidgetKey(key=WIDGET_KEY, origins=[SITE])]),  # type: ignore[list-item]
+        security=SecuritySettings(widget_keys=[WidgetKey(key=SecretStr(WIDGET_KEY), origins=[SITE])]),
     )
     embedder = FakeEmbedder()
     app = create_app(settings, lambda s: QAPipeline.load(s, embedder_factory=lambda _: embedder))

@@ -64,7 +64,7 @@ def cleanup() -> Iterator[None]:
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
-def test_api_conforms_to_its_schema(case: schemathesis.Case) -> None:
+def test_api_conforms_to_its_schema(case: schemathesis.Case) -> None:  # type: ignore[type-arg]
     if case.operation.path == "/v1/chat/completions":
         # Like OpenAI's own API, a schema-valid conversation can still be unanswerable (e.g. it
         # does not end with a user message): that is a 422 with a reason, checked elsewhere.

@@ -12,7 +12,7 @@ import pytest
 from limits import parse_many
 from redis.asyncio import Redis
 
-from qa.api.security import RateLimiter
+from qa.api.ratelimit import RateLimiter
 from qa.config import Settings
 from qa.service.slots import MemorySlots, RedisSlots
 from qa.storage.shared import RedisDedupe, connect_redis

@@ -19,6 +19,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from qa.api.app import create_app
 from qa.config import Settings, SlackSettings
@@ -103,7 +104,9 @@ def slack() -> Iterator[SlackStandIn]:
 
 
 def with_slack(settings: Settings, slack: SlackStandIn, **options: Any) -> Settings:
-    config = SlackSettings(bot_token=TOKEN, signing_secret=SECRET, api_base_url=slack.api_url, **options)
+    config = SlackSettings(
+        bot_token=SecretStr(TOKEN), signing_secret=SecretStr(SECRET), api_base_url=slack.api_url, **options
+    )
     return settings.model_copy(update={"public_url": PUBLIC, "slack": config})
 
 
@@ -233,10 +236,9 @@ def test_mention_gets_a_threaded_answer_with_sources(
         assert found, line
         number, quote, url, label = int(found[1]), found[2], found[3], found[4]
         numbers.append(number)
-        start, end = (
-            int(v)
-            for v in re.fullmatch(rf"{PUBLIC}/v1/documents/[\w-]+#start=(\d+)&amp;end=(\d+)", url).groups()
-        )  # type: ignore[union-attr]
+        link = re.fullmatch(rf"{PUBLIC}/v1/documents/[\w-]+#start=(\d+)&amp;end=(\d+)", url)
+        assert link is not None, url
+        start, end = (int(v) for v in link.groups())
         cited = next(c for c in expected.citations if c.id == number)
         assert (start, end) == (cited.start, cited.end) and document[start:end] == cited.quote
         shown = quote.replace("&amp;", "&").removesuffix("…")
@@ -568,7 +570,8 @@ def test_slack_error_replies_are_channel_not_found(bot: Bot) -> None:
 
 
 def test_route_absent_when_not_configured(settings: Settings, small_pipeline: QAPipeline) -> None:
-    for slack in (SlackSettings(), SlackSettings(signing_secret=SECRET), SlackSettings(bot_token=TOKEN)):
+    partial = (SlackSettings(signing_secret=SecretStr(SECRET)), SlackSettings(bot_token=SecretStr(TOKEN)))
+    for slack in (SlackSettings(), *partial):
         app = create_app(settings.model_copy(update={"slack": slack}), lambda _: small_pipeline)
         with TestClient(app) as client:
             assert client.post("/slack/events", content=b"{}").status_code == 404
@@ -579,7 +582,9 @@ def test_route_absent_when_not_configured(settings: Settings, small_pipeline: QA
 def test_socket_mode_receives_events_over_a_websocket(
     settings: Settings, slack: SlackStandIn, recording: RecordingPipeline
 ) -> None:
-    config = SlackSettings(bot_token=TOKEN, app_token=slack.app_token, api_base_url=slack.api_url)
+    config = SlackSettings(
+        bot_token=SecretStr(TOKEN), app_token=SecretStr(slack.app_token), api_base_url=slack.api_url
+    )
     socket_settings = settings.model_copy(update={"public_url": PUBLIC, "slack": config})
     app = create_app(socket_settings, lambda _: recording)  # type: ignore[arg-type,return-value]
     with serve(app) as url:
@@ -636,3 +641,95 @@ def test_settings_come_from_the_documented_environment(monkeypatch: pytest.Monke
     )
     assert loaded.slack.app_token is not None and loaded.slack.api_base_url == "http://127.0.0.1:9/api/"
     assert loaded.slack.thread_follow_ups == "mention" and loaded.public_url == PUBLIC
+
+
+def test_slack_mention_turn_is_stored_and_counted(
+    settings: Settings, slack: SlackStandIn, small_pipeline: QAPipeline
+) -> None:
+    store = FakeStore()
+    with running_bot(with_slack(settings, slack), small_pipeline, slack, store) as bot:
+        ask_in_channel(bot, "C0GENERAL", "How can technical blueprints be sent?")
+        slack.wait_for(lambda: bot.posts())
+        bot.wait_idle()
+        metrics = httpx.get(f"{bot.url}/metrics").text
+    assert [question for question, _ in store.recorded] == ["How can technical blueprints be sent?"]
+    assert 'surface="slack"} 1.0' in metrics
+
+
+# -- hostile and broken input (issue 12, finding 3) -------------------------------------------
+
+
+def test_plain_text_gateway_errors_never_stop_the_answer(
+    bot: Bot, recording: RecordingPipeline, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 503 "upstream connect error" on every cosmetic call: the answer is posted all the same."""
+    for method in ("reactions.add", "reactions.remove", "conversations.replies", "conversations.history"):
+        bot.slack.fail(method, "plain:upstream connect error", times=3)
+    with caplog.at_level(logging.WARNING, logger="qa.slack"):
+        first = ask_in_channel(bot, "C0GENERAL", "How can technical blueprints be sent?")
+        bot.slack.wait_for(lambda: bot.posts())
+        follow = bot.slack.add_message("C0GENERAL", "U0ASKER", f"<@{BOT_USER}> Who?", thread_ts=first["ts"])
+        bot.send_event(mention("C0GENERAL", follow))  # reads the thread: conversations.replies fails
+        dm = bot.slack.add_message("D0DM", "U0ASKER", "How can technical blueprints be sent?")
+        bot.send_event(message_event("D0DM", dm, "im"))  # reads the DM: conversations.history fails
+        bot.slack.wait_for(lambda: len(bot.posts()) == 3)
+        bot.wait_idle()
+    reasons = [r.getMessage() for r in caplog.records if "upstream connect error" in r.getMessage()]
+    assert any("reaction" in r for r in reasons) and any("history" in r for r in reasons), reasons
+    assert all("HTTP 503" in r for r in reasons)
+
+
+def test_plain_text_error_on_the_post_is_logged_with_its_reason(
+    bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot.slack.fail("chat.postMessage", "plain:upstream connect error")
+    with caplog.at_level(logging.WARNING, logger="qa.slack"):
+        ask_in_channel(bot, "C0GENERAL", "How can technical blueprints be sent?")
+        bot.slack.wait_for(lambda: bot.slack.calls_to("chat.postMessage"))
+        bot.wait_idle()
+    assert any("could not post" in r.getMessage() and "upstream" in r.getMessage() for r in caplog.records)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # no crashed task
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ("{not json", "application/json"),
+        ('[{"type": "event_callback"}]', "application/json"),
+        ("payload=%7Bbroken", "application/x-www-form-urlencoded"),
+        ("payload=%5B1%2C2%5D", "application/x-www-form-urlencoded"),
+    ],
+)
+def test_signed_but_malformed_bodies_are_400(bot: Bot, body: str, content_type: str) -> None:
+    response = post_to_app(bot.url, SECRET, body, content_type)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_request"
+
+
+def test_an_event_without_a_channel_is_ignored(bot: Bot, recording: RecordingPipeline) -> None:
+    for event in (
+        {"type": "app_mention", "user": "U0ASKER", "text": f"<@{BOT_USER}> hi", "ts": "1.000001"},
+        {"type": "message", "user": "U0ASKER", "text": "hi", "ts": "1.000002", "channel_type": "im"},
+    ):
+        assert bot.send_event(event).status_code == 200
+    bot.wait_idle()
+    assert recording.calls == [] and bot.posts() == []
+    assert httpx.get(f"{bot.url}/healthz").status_code == 200
+
+
+def test_a_replayed_slash_command_is_answered_once(bot: Bot, recording: RecordingPipeline) -> None:
+    fields = {
+        "command": "/ask",
+        "text": "How can technical blueprints be sent?",
+        "team_id": TEAM,
+        "channel_id": "C0GENERAL",
+        "user_id": "U0ASKER",
+        "response_url": bot.slack.response_url("command"),
+    }
+    body, stamp = urllib.parse.urlencode(fields), str(int(time.time()))
+    form = "application/x-www-form-urlencoded"
+    first = post_to_app(bot.url, SECRET, body, form, timestamp=stamp)
+    replay = post_to_app(bot.url, SECRET, body, form, timestamp=stamp)  # captured and sent again
+    assert first.status_code == 200 and replay.status_code == 200
+    bot.slack.wait_for(lambda: bot.slack.responses)
+    bot.wait_idle()
+    assert len(recording.calls) == 1 and len(bot.slack.responses) == 1

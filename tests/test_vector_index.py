@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -54,10 +55,10 @@ def test_large_corpus_gets_hnsw_recorded_in_the_manifest_and_same_answers(tmp_pa
     assert read_manifest(flat_settings.index_dir).vector_index["sentences"] == {"type": "flat"}
     loaded = load_index(hnsw_settings.index_dir, hnsw_settings.index)
     assert type(loaded.chunk_vectors).__name__ == "IndexHNSWFlat"
-    assert loaded.chunk_vectors.hnsw.efSearch == 100
+    assert faiss.downcast_index(loaded.chunk_vectors).hnsw.efSearch == 100  # type: ignore[attr-defined]
     # efSearch is a load-time setting: no rebuild needed to change it.
     faster = load_index(hnsw_settings.index_dir, IndexSettings(hnsw_ef_search=12))
-    assert faster.chunk_vectors.hnsw.efSearch == 12
+    assert faiss.downcast_index(faster.chunk_vectors).hnsw.efSearch == 12  # type: ignore[attr-defined]
     flat = QAPipeline.load(flat_settings, embedder_factory=lambda _: FakeEmbedder())
     hnsw = QAPipeline.load(hnsw_settings, embedder_factory=lambda _: FakeEmbedder())
     for question in ("How can technical blueprints be sent?", "Who was the visit a jolt for?"):

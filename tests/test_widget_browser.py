@@ -16,12 +16,13 @@ from typing import Any
 import httpx
 import pytest
 
+from qa.api.routes.web import WEB_DIR
 from qa.config import Settings
 from qa.embedding.base import Embedder
 from qa.pipeline import QAPipeline
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, HOSTILE_CSS, LiveServer
 from tests.conftest import make_settings
-from tests.test_web import WEB_DIR, widget_files
+from tests.test_web import widget_files
 
 pytestmark = [
     pytest.mark.integration,
@@ -408,7 +409,14 @@ def test_conversation_survives_reload_and_new_conversation_starts_afresh(
     server: LiveServer, page: Page
 ) -> None:
     sent: list[dict[str, Any]] = []
-    page.on("request", lambda r: sent.append(r.post_data_json) if r.url.endswith("/v1/chat") else None)
+    sessions: list[str | None] = []
+
+    def on_request(request: Any) -> None:
+        if request.url.endswith("/v1/chat") and request.method == "POST":
+            sent.append(request.post_data_json)
+            sessions.append(request.headers.get("x-qa-session"))
+
+    page.on("request", on_request)
     page.goto(server.host_page("plain"))
     page.locator("qa-chat .launcher").click()
     first = ask(page, ANSWERED)
@@ -418,6 +426,9 @@ def test_conversation_survives_reload_and_new_conversation_starts_afresh(
     assert conversation.startswith("c_") and state["open"] is True
     assert "conversation_id" not in sent[0] and sent[0]["stream"] is True
     assert sent[1]["conversation_id"] == conversation, "follow-ups continue the conversation"
+    # The server issued this tab a session with the first answer; the widget sends it back, which is
+    # what lets it continue its own conversation (a widget key alone is anyone's).
+    assert sessions[0] is None and sessions[1] is not None and len(sessions[1]) == 43
     before = page.locator("qa-chat article.msg").all_text_contents()
     answer_text = first.locator("p.text").text_content()
 
@@ -465,6 +476,7 @@ def test_thumbs_send_feedback_and_failures_are_reported(server: LiveServer, page
             route.fulfill(status=204)
         else:
             error = {"error": {"code": "internal_error", "message": "Something went wrong on our side."}}
+            assert isinstance(reply, int)
             route.fulfill(status=reply, json=error if reply >= 400 else {"ok": True})
 
     page.route("**/v1/feedback", feedback)
@@ -506,6 +518,7 @@ def test_thumbs_send_feedback_and_failures_are_reported(server: LiveServer, page
     expect(up).to_have_attribute("aria-pressed", "false")
     expect(bot.locator(".comment")).to_have_count(0)
 
+    server_down(page)  # the widget checks whether the whole server is gone (issue 14)
     up.click()
     expect(status).to_contain_text("Couldn't send feedback: Can't reach the server")
     expect(down).to_have_attribute("aria-pressed", "true")
@@ -519,6 +532,11 @@ def test_thumbs_send_feedback_and_failures_are_reported(server: LiveServer, page
         page.evaluate("() => navigator.clipboard.readText()")
         == f"{expected['answer']}\n\nSources:\n{sources}"
     )
+
+
+def server_down(page: Page) -> None:
+    """A server that is gone answers nothing, including the probe the widget makes to say so."""
+    page.route("**/widget.json", lambda route: route.abort("connectionrefused"))
 
 
 def test_errors_explain_themselves_and_retry_recovers(server: LiveServer, page: Page) -> None:
@@ -561,6 +579,10 @@ def test_errors_explain_themselves_and_retry_recovers(server: LiveServer, page: 
     expect(bot.locator(".error p")).to_have_text("This site may not use this widget key.")
 
     mode["now"] = "down"
+    page.route(
+        "**/widget.json",
+        lambda route: route.abort("connectionrefused") if mode["now"] == "down" else route.continue_(),
+    )
     bot.locator(".retry").click()
     expect(bot.locator(".error p")).to_have_text(
         "Can't reach the server. Check your connection and try again."
@@ -580,6 +602,7 @@ def test_errors_explain_themselves_and_retry_recovers(server: LiveServer, page: 
     expect(page.locator("qa-chat article.msg")).to_have_count(2)  # retried in place, not duplicated
 
     page.route("**/v1/documents/**", lambda route: route.abort("connectionrefused"))
+    server_down(page)
     bot.locator(".chip").first.click()
     source = page.locator("qa-chat .source")
     expect(source.locator(".warning")).to_have_text(re.compile("^Couldn't load the document: Can't reach"))
@@ -780,6 +803,10 @@ def test_embedding_on_an_origin_the_key_does_not_allow_is_refused(server: LiveSe
         expect(bot).to_have_attribute("data-state", "error")
         expect(bot.locator(".chip")).to_have_count(0)
         assert 200 not in chat_responses
+        # The panel says what is wrong, not "Can't reach the server" (issue 14).
+        expect(bot.locator(".error p")).to_have_text(
+            re.compile(r"^This site is not allowed to use the chat server: .*origin")
+        )
     finally:
         foreign.shutdown()
         thread.join(timeout=5)

@@ -30,11 +30,20 @@ def error_response(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}})
 
 
-def _describe(exc: RequestValidationError) -> tuple[int, str, str]:
+def _is_json(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
+def _describe(exc: RequestValidationError, content_type: str | None) -> tuple[int, str, str]:
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
         return 400, "invalid_json", "The request body is not valid JSON."
     if any(e.get("type") == "model_attributes_type" and tuple(e.get("loc", ())) == ("body",) for e in errors):
+        # FastAPI reads a body as JSON only when it is declared so; ``curl -d`` alone declares
+        # a form, which is the usual way to end up here.
+        if not _is_json(content_type or ""):
+            return 415, "unsupported_media_type", "The Content-Type must be application/json."
         return 422, "invalid_request", "The request body must be a JSON object."
     parts = []
     for error in errors[:3]:
@@ -65,7 +74,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        status, code, message = _describe(exc)
+        status, code, message = _describe(exc, request.headers.get("content-type"))
         return error_response(status, code, message)
 
     @app.exception_handler(StarletteHTTPException)
@@ -84,4 +93,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal_error", "Something went wrong on our side.")
+        response = error_response(500, "internal_error", "Something went wrong on our side.")
+        # Starlette re-raises after this response and uvicorn then drops the connection: say so,
+        # so a keep-alive client opens a new one instead of finding this one silently closed.
+        response.headers["Connection"] = "close"
+        return response

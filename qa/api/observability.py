@@ -6,10 +6,14 @@
   status, duration. No headers, so no keys; questions only when ``log_questions`` is on.
 * ``/metrics`` (``prometheus-client``, one registry per app): request counts and latency per
   route, answer stage timings, refusals, LLM fallbacks, storage errors, open SSE streams.
+  Served to loopback clients only, unless ``QA_OBSERVABILITY__METRICS_KEY`` is set: then to
+  requests bearing that key, from anywhere.
 """
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import logging
 import re
 import time
@@ -18,10 +22,12 @@ from contextvars import ContextVar
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     generate_latest,
 )
+from pydantic import SecretStr
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -129,11 +135,31 @@ class RequestContextMiddleware:
 router = APIRouter(tags=["operations"])
 
 
+def metrics_allowed(request: Request, key: SecretStr | None) -> bool:
+    """With ``metrics_key`` set, callers bearing it; without, loopback clients only.
+
+    The client address is uvicorn's: the socket peer, or the forwarded client when the peer is a
+    trusted proxy (``QA_SECURITY__TRUSTED_PROXIES``), so a proxy on loopback does not open it.
+    """
+    if key is not None:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        sent = token.strip().encode() if scheme.lower() == "bearer" else b""
+        return hmac.compare_digest(sent, key.get_secret_value().encode())
+    host = request.client.host if request.client else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 @router.get("/metrics", include_in_schema=False)
 async def metrics_endpoint(request: Request) -> Response:
-    """Prometheus exposition format."""
-    metrics = runtime_of(request.app).metrics
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    """Prometheus exposition format (to loopback clients, or to holders of the metrics key)."""
+    runtime = runtime_of(request.app)
+    if not metrics_allowed(request, runtime.settings.observability.metrics_key):
+        message = "Metrics are served to loopback clients, or with QA_OBSERVABILITY__METRICS_KEY."
+        return JSONResponse(status_code=403, content={"error": {"code": "forbidden", "message": message}})
+    return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 def install_observability(app: FastAPI, settings: Settings, metrics: Metrics) -> None:

@@ -18,6 +18,7 @@ _ERRORS = {
     "401": "A valid API key is required.",
     "403": "The key may not be used from this origin.",
     "413": "The body is too large.",
+    "415": "The body is not declared as JSON (Content-Type must be application/json).",
     "422": "The request is invalid.",
     "429": "Too many requests; see Retry-After.",
     "503": "The service cannot answer right now.",
@@ -57,7 +58,7 @@ def install_openapi_extras(app: FastAPI, settings: Settings) -> None:
                     operation["security"] = [{"bearer": []}]
                 responses = operation.setdefault("responses", {})
                 for status, description in _ERRORS.items():
-                    if status == "400" and "requestBody" not in operation:
+                    if status in ("400", "415") and "requestBody" not in operation:
                         continue
                     entry = responses.setdefault(status, {"description": description})
                     entry["content"] = {"application/json": {"schema": _ERROR_SCHEMA}}

@@ -12,34 +12,35 @@
 * Security headers on every response; CORS (Starlette's middleware) admits exactly the origins of
   the widget keys plus ``QA_SECURITY__CORS_ORIGINS``.
 
-The client IP is the socket peer; behind a reverse proxy run uvicorn with ``--proxy-headers
---forwarded-allow-ips=<proxy>`` so it becomes the real client (uvicorn's, not hand-rolled, parsing).
+The client IP is the socket peer; behind a reverse proxy list it in
+``QA_SECURITY__TRUSTED_PROXIES`` so ``qa serve`` has uvicorn take the real client from
+``X-Forwarded-For`` (uvicorn's, not hand-rolled, parsing; nobody is trusted by default). IPv6
+clients are limited by their /64.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
-import math
+import ipaddress
 import re
 import secrets
-import time
 from dataclasses import dataclass
 from typing import Literal
 
 from fastapi import FastAPI, Request
-from limits import RateLimitItem, parse_many
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
-from limits.errors import StorageError as LimitsStorageError
+from limits import parse_many
 from redis.asyncio import Redis
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from qa.api.cors import RefusingCORSMiddleware, same_origin
 from qa.api.errors import error_response
+from qa.api.ratelimit import RateLimiter
 from qa.config import SecuritySettings, Settings
-from qa.storage.shared import Degraded, ErrorHook
+from qa.service.chat import ANONYMOUS_OWNER
+from qa.storage.shared import ErrorHook
 
 PrincipalKind = Literal["anonymous", "server", "admin", "widget"]
 PROTECTED_PREFIX = "/v1"
@@ -49,7 +50,6 @@ UPLOAD_PATH = "/v1/documents"
 # sent back in this header (see docs/security.md, "Conversation ownership").
 SESSION_HEADER = "X-QA-Session"
 _SESSION_TOKEN = re.compile(r"^[A-Za-z0-9_\-]{43}$")  # secrets.token_urlsafe(32): 256 bits
-ANONYMOUS_OWNER = "anonymous"
 
 
 def fingerprint(secret: bytes, length: int = 16) -> str:
@@ -89,6 +89,11 @@ def get_principal(request: Request) -> Principal:
     return Principal("anonymous", f"ip:{ip}", ip)
 
 
+def session_owner(key: bytes, session: str) -> str:
+    """The owner of conversations made with a public (widget or page) key in one browser session."""
+    return f"widget:{fingerprint(key)}:s:{fingerprint(session.encode(), 32)}"
+
+
 def widget_session(headers: Headers) -> tuple[str, bool]:
     """The browser session token the widget sent, or a new one; and whether it is new.
 
@@ -99,6 +104,23 @@ def widget_session(headers: Headers) -> tuple[str, bool]:
     if _SESSION_TOKEN.match(sent):
         return sent, False
     return secrets.token_urlsafe(32), True
+
+
+def limit_key(ip: str) -> str:
+    """The rate-limit identity of a client address: IPv4 as is, IPv6 by its /64.
+
+    One IPv6 subscriber usually holds a whole /64 (often more), so per-address limits would let
+    them rotate addresses at will.
+    """
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 def normalise_origin(origin: str) -> str:
@@ -117,53 +139,6 @@ def request_origin(scope: Scope, headers: Headers) -> str:
     if headers.get("sec-fetch-site") == "same-origin" and headers.get("host"):
         return normalise_origin(f"{scope.get('scheme', 'http')}://{headers['host']}")
     return ""
-
-
-class RateLimiter:
-    """Moving-window limits (``limits``), in Redis when ``QA_REDIS_URL`` is set, else in memory.
-
-    Fails open to this process's memory when Redis is unreachable: limits then hold per replica
-    (N replicas admit up to N times the rate) rather than refusing every caller.
-    """
-
-    def __init__(
-        self, redis: Redis | None = None, prefix: str = "qa:", on_error: ErrorHook | None = None
-    ) -> None:
-        self._local = MovingWindowRateLimiter(MemoryStorage())
-        self._shared: MovingWindowRateLimiter | None = None
-        if redis is not None:
-            # The runtime's connection pool: one set of connections and timeouts, closed with it.
-            storage: Storage = RedisStorage(
-                "async+redis://",
-                implementation="redispy",
-                key_prefix=f"{prefix}limits",
-                wrap_exceptions=True,
-                connection_pool=redis.connection_pool,  # type: ignore[arg-type]  # passed through to redis-py
-            )
-            self._shared = MovingWindowRateLimiter(storage)
-        self._degraded = Degraded("rate_limit", on_error)
-
-    async def hit(self, items: list[RateLimitItem], *identifiers: str) -> int | None:
-        """Count one request; seconds until the caller may retry when over a limit, else None."""
-        if self._shared is not None:
-            try:
-                retry = await self._hit(self._shared, items, identifiers)
-            except (LimitsStorageError, OSError) as exc:
-                self._degraded.failed(exc)
-            else:
-                self._degraded.recovered()
-                return retry
-        return await self._hit(self._local, items, identifiers)
-
-    @staticmethod
-    async def _hit(
-        strategy: MovingWindowRateLimiter, items: list[RateLimitItem], identifiers: tuple[str, ...]
-    ) -> int | None:
-        for item in items:
-            if not await strategy.hit(item, *identifiers):
-                reset, _ = await strategy.get_window_stats(item, *identifiers)
-                return max(1, math.ceil(reset - time.time()))
-        return None
 
 
 class AccessControlMiddleware:
@@ -185,6 +160,15 @@ class AccessControlMiddleware:
             for k in security.widget_keys
         ]
         self._required = bool(self._server_keys or self._admin_keys or self._widget_keys)
+        # A page key no widget key lists is the one made up for ``/`` (qa.api.app.with_page_key):
+        # valid only on requests from this server's own pages.
+        page_key = settings.web.page_key
+        listed = {k.key.get_secret_value() for k in security.widget_keys}
+        self._own_page_key = (
+            page_key.get_secret_value().encode()
+            if page_key is not None and page_key.get_secret_value() not in listed
+            else None
+        )
         self._per_ip = parse_many(security.rate_limit_per_ip)
         self._per_key = parse_many(security.rate_limit_per_key)
         self._per_widget = parse_many(security.widget_rate_limit)
@@ -204,7 +188,8 @@ class AccessControlMiddleware:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        ip = scope["client"][0] if scope.get("client") else "unknown"
+        address = scope["client"][0] if scope.get("client") else "unknown"
+        ip = limit_key(address)  # what limits count by: the address, or an IPv6 address's /64
         scheme, _, token = headers.get("authorization", "").partition(" ")
         bearer = token.strip().encode() if scheme.lower() == "bearer" and token.strip() else None
 
@@ -219,6 +204,22 @@ class AccessControlMiddleware:
                 principal = Principal("admin", f"admin{number}", ip, f"admin:{fingerprint(bearer)}")
             elif (number := self._match(bearer, self._server_keys)) is not None:
                 principal = Principal("server", f"key{number}", ip, f"key:{fingerprint(bearer)}")
+            elif self._own_page_key is not None and hmac.compare_digest(bearer, self._own_page_key):
+                if not same_origin(scope, headers):
+                    await self._deny(
+                        scope,
+                        receive,
+                        send,
+                        ip,
+                        403,
+                        "forbidden",
+                        "This key may be used only by this server's own pages.",
+                    )
+                    return
+                # Every visitor of / shares this key: their conversations are told apart by session.
+                session, fresh = widget_session(headers)
+                new_session = session if fresh else None
+                principal = Principal("widget", "page", ip, session_owner(bearer, session))
             elif (number := self._match(bearer, [k for k, _ in self._widget_keys])) is not None:
                 origins = self._widget_keys[number - 1][1]
                 if request_origin(scope, headers) not in origins:
@@ -236,8 +237,7 @@ class AccessControlMiddleware:
                 # the browser session, issued here when the widget has none yet.
                 session, fresh = widget_session(headers)
                 new_session = session if fresh else None
-                owner = f"widget:{fingerprint(bearer)}:s:{fingerprint(session.encode(), 32)}"
-                principal = Principal("widget", f"widget{number}", ip, owner)
+                principal = Principal("widget", f"widget{number}", ip, session_owner(bearer, session))
             else:
                 await self._deny(scope, receive, send, ip, 401, "unauthorized", "The API key is not valid.")
                 return
@@ -297,17 +297,42 @@ async def _limited(scope: Scope, receive: Receive, send: Send, retry_after: int)
     await response(scope, receive, send)
 
 
-class BodyLimitMiddleware:
-    """Answers 413 for bodies over ``max_bytes``, declared or streamed, before the app reads them."""
+def _head_size(scope: Scope) -> int:
+    """Roughly the request head's size on the wire: the request line and every header line."""
+    line = len(scope.get("raw_path") or scope["path"].encode()) + len(scope.get("query_string", b"")) + 16
+    return line + sum(len(name) + len(value) + 4 for name, value in scope["headers"])
 
-    def __init__(self, app: ASGIApp, max_bytes: int, upload_bytes: int | None = None) -> None:
+
+class BodyLimitMiddleware:
+    """Answers 413 for bodies over ``max_bytes``, declared or streamed, before the app reads them,
+    and 408 for bodies not complete within ``timeout_s`` (a client trickling a byte at a time)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        timeout_s: float = 10.0,
+        max_head_bytes: int | None = None,
+        upload_bytes: int | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
+        self.max_head_bytes = max_head_bytes
         # Document uploads (POST /v1/documents) may be larger: the file plus multipart framing.
         self.upload_bytes = (upload_bytes or max_bytes) + 64 * 1024
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.max_head_bytes is not None and _head_size(scope) > self.max_head_bytes:
+            # h11 bounds a head still arriving; one that arrived whole in a single read is caught here.
+            response = error_response(431, "headers_too_large", "The request headers are too large.")
+            response.headers["Connection"] = "close"
+            await response(scope, receive, send)
+            return
+        if scope["method"] not in BODY_METHODS:
             await self.app(scope, receive, send)
             return
         upload = scope["method"] == "POST" and scope["path"].rstrip("/") == UPLOAD_PATH
@@ -316,21 +341,31 @@ class BodyLimitMiddleware:
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await self._too_large(scope, receive, send, limit)
             return
-        # Bodies are small (JSON questions), so read it whole, bounded, and replay it to the app.
+        # Bodies are small (JSON questions), so read it whole, bounded in size and time, and
+        # replay it to the app.
         chunks: list[bytes] = []
         size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return  # the client left before sending its body: nobody to answer
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                await self._too_large(scope, receive, send, limit)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return  # the client left before sending its body: nobody to answer
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > limit:
+                        await self._too_large(scope, receive, send, limit)
+                        return
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            response = error_response(
+                408, "request_timeout", f"The request body took longer than {self.timeout_s:g} s to arrive."
+            )
+            response.headers["Connection"] = "close"
+            await response(scope, receive, send)
+            return
         replayed = False
 
         async def replay() -> Message:
@@ -353,8 +388,6 @@ HTML_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
 )
-# FastAPI's interactive docs load their assets from a CDN; they get no CSP rather than a broken page.
-DOCS_PATHS = ("/docs", "/redoc")
 
 
 class SecurityHeadersMiddleware:
@@ -375,7 +408,7 @@ class SecurityHeadersMiddleware:
                 content_type = headers.get("content-type", "")
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-                if content_type.startswith("text/html") and not path.startswith(DOCS_PATHS):
+                if content_type.startswith("text/html"):
                     headers.setdefault("Content-Security-Policy", HTML_CSP)
                     headers.setdefault("X-Frame-Options", "DENY")
                     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
@@ -403,13 +436,17 @@ def install_security(
     """Register the middleware, innermost first. ``redis``: shared rate limits (``QA_REDIS_URL``)."""
     security = settings.security
     app.add_middleware(
-        BodyLimitMiddleware, max_bytes=security.max_body_bytes, upload_bytes=settings.max_upload_bytes
+        BodyLimitMiddleware,
+        max_bytes=security.max_body_bytes,
+        timeout_s=security.body_timeout_s,
+        max_head_bytes=security.max_header_bytes,
+        upload_bytes=settings.max_upload_bytes,
     )
     app.add_middleware(AccessControlMiddleware, settings=settings, redis=redis, on_redis_error=on_redis_error)
     app.add_middleware(SecurityHeadersMiddleware)
     # Outermost of the three, so preflights are answered and errors (401/429) stay readable.
     app.add_middleware(
-        CORSMiddleware,
+        RefusingCORSMiddleware,
         allow_origins=allowed_origins(security),
         allow_methods=["GET", "POST"],
         allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Last-Event-ID", SESSION_HEADER],

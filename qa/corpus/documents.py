@@ -63,22 +63,23 @@ def corpus_files(corpus_dir: Path) -> list[Path]:
     return sorted(p for p in corpus_dir.iterdir() if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)
 
 
-def read_document(path: Path, doc_id: str | None = None) -> Document:
+def read_document(path: Path, doc_id: str | None = None, *, kind: str = "Corpus file") -> Document:
     """One corpus file as a document: text files as they are, HTML and PDF as extracted text.
 
-    Any problem is a ``CorpusError`` naming the file and what is wrong with it.
+    Any problem is a ``CorpusError`` naming the file (as ``kind``: "File" for one not yet in
+    the corpus) and what is wrong with it.
     """
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise CorpusError(f"Corpus file {path} cannot be read; fix or remove it.") from exc
+        raise CorpusError(f"{kind} {path} cannot be read; fix or remove it.") from exc
     doc_id = doc_id or path.stem
     suffix = path.suffix.lower()
     if suffix in (".html", ".htm", ".pdf"):
         try:
             extracted = html_text(data) if suffix != ".pdf" else pdf_text(data)
         except ExtractionError as exc:
-            raise CorpusError(f"Corpus file {path} {exc}; fix or remove it.") from exc
+            raise CorpusError(f"{kind} {path} {exc}; fix or remove it.") from exc
         title = extracted.title or _title_from_first_line(extracted.text)
         sha = hashlib.sha256(data).hexdigest()
         return Document(
@@ -87,7 +88,7 @@ def read_document(path: Path, doc_id: str | None = None) -> Document:
     try:
         raw = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise CorpusError(f"Corpus file {path} is not UTF-8 text; fix or remove it.") from exc
+        raise CorpusError(f"{kind} {path} is not UTF-8 text; fix or remove it.") from exc
     return parse_document(doc_id, raw, path.name)
 
 

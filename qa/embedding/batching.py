@@ -6,6 +6,9 @@ costs much less than sixteen singles. There is no timer: whoever finds a free la
 everything queued so far (leader/follower), so a lone question pays no waiting at all and
 questions arriving while the lanes are busy form the next batch. ``lanes`` batches may run at
 once (one per core with single-threaded inference), so batching never idles a core.
+
+One bad text never fails its batch-mates: when a batch call raises, each of its texts is retried
+on its own, so only the text that really fails (e.g. one the tokenizer rejects) gets the error.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class BatchingEmbedder:
         self._running = 0
         self.batches = 0  # model calls made for single texts (for tests and benchmarks)
         self.batched_texts = 0
+        self.isolations = 0  # failed batches retried text by text
 
     @property
     def queued(self) -> int:
@@ -83,12 +87,24 @@ class BatchingEmbedder:
 
     def _run(self, batch: list[_Pending]) -> None:
         try:
-            vectors = self._inner.embed([p.text for p in batch])
-            for row, pending in enumerate(batch):
-                pending.vector = np.ascontiguousarray(vectors[row : row + 1])
+            try:
+                vectors = self._inner.embed([p.text for p in batch])
+                for row, pending in enumerate(batch):
+                    pending.vector = np.ascontiguousarray(vectors[row : row + 1])
+            except Exception:
+                if len(batch) == 1:
+                    raise
+                self.isolations += 1
+                # Someone's text broke the batch: retry each alone so only that caller fails.
+                for pending in batch:
+                    try:
+                        pending.vector = np.ascontiguousarray(self._inner.embed([pending.text]))
+                    except Exception as exc:
+                        pending.error = exc
         except BaseException as exc:  # every waiter must learn of the failure, not hang
             for pending in batch:
-                pending.error = exc
+                if pending.vector is None and pending.error is None:
+                    pending.error = exc
         finally:
             with self._condition:
                 for pending in batch:

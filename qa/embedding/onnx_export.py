@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import shutil
+import time
 import uuid
 import warnings
 from importlib.metadata import version
@@ -26,6 +27,8 @@ from typing import Literal
 import numpy as np
 
 from qa.errors import ModelMissingError
+
+log = logging.getLogger("qa.embedding")
 
 Optimization = Literal["none", "O1", "O2", "O3"]
 MIN_COSINE = 0.999
@@ -60,8 +63,12 @@ def exported_model_dir(source: Path, cache_root: Path, optimization: Optimizatio
         return target
     cache_root.mkdir(parents=True, exist_ok=True)
     staging = cache_root / f".{target.name}.{uuid.uuid4().hex[:8]}.tmp"
+    # A one-off step of a first start-up that takes a while: say so rather than look hung.
+    log.info("Exporting the embedding model to ONNX once (into %s); this takes up to a minute.", cache_root)
+    started = time.perf_counter()
     try:
         cosine, max_seq_length = _export(source, staging, optimization)
+        log.info("ONNX export done in %.1f s.", time.perf_counter() - started)
         marker = {
             "source": str(source),
             "optimization": optimization,

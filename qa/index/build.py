@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -33,6 +35,8 @@ from qa.index.storage import publish_build
 from qa.index.vectors import build_vector_index, choose_params
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+log = logging.getLogger("qa.index")
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
@@ -177,10 +181,28 @@ def build_index(
     return publish_build(settings.index_dir, write)
 
 
+def stage_log() -> Progress:
+    """Progress as ``qa.index`` log lines: one when a stage starts and one when it is done."""
+    started: set[str] = set()
+    finished: set[str] = set()
+
+    def report(stage: str, done: int, total: int) -> None:
+        if stage not in started:
+            started.add(stage)
+            log.info("index build: %s (%d)", stage, total)
+        if done >= total and stage not in finished:
+            finished.add(stage)
+            log.info("index build: %s done", stage)
+
+    return report
+
+
 def ensure_index(settings: Settings, embedder: Embedder, progress: Progress | None = None) -> SearchIndex:
     """Load the index, first (re)building it when it is missing or stale and auto-build is on.
 
-    A corrupt index is refused rather than silently replaced: someone should look at why.
+    An implicit build is announced on the ``qa.index`` logger (start, each stage unless
+    ``progress`` is given, end), so a first start-up never looks hung. A corrupt index is
+    refused rather than silently replaced: someone should look at why.
     With Milvus (``QA_INDEX__BACKEND=milvus``) the collections are built from the corpus only
     when they do not exist yet: afterwards they, not a local directory, hold the documents.
     """
@@ -205,7 +227,10 @@ def ensure_index(settings: Settings, embedder: Embedder, progress: Progress | No
             raise IndexMissingError(
                 f"The index in {settings.index_dir} is stale ({reason}); run `qa index build`."
             )
-        build_index(settings, embedder, progress, reuse=True)
+        log.info("Building the index in %s (%s); this takes a few seconds.", settings.index_dir, reason)
+        started = time.perf_counter()
+        build_index(settings, embedder, progress or stage_log(), reuse=True)
+        log.info("Index built in %.1f s.", time.perf_counter() - started)
     return load_index(settings.index_dir, settings.index)
 
 

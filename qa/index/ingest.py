@@ -98,7 +98,7 @@ def add_documents(
 
 
 def _add_one(path: Path, corpus: Path, existing: dict[str, Path], report: IngestReport) -> None:
-    document = read_document(path)  # proves the file usable before it enters the corpus
+    document = read_document(path, kind="File")  # proves the file usable before it enters the corpus
     if not document.text.strip():
         raise CorpusError(f"{path} has no text")
     doc_id = document.doc_id
@@ -136,7 +136,11 @@ def remove_document(
         return report
     matches = [p for p in corpus_files(settings.corpus_dir) if p.stem == doc_id]
     if not matches:
-        raise NotFoundError(f"No document with id {doc_id!r} in {settings.corpus_dir}.")
+        hint = ""
+        stem, suffix = Path(doc_id).stem, Path(doc_id).suffix.lower()
+        if suffix in SUPPORTED_SUFFIXES and stem:
+            hint = f" A document id is the file name without its extension: try {stem!r}."
+        raise NotFoundError(f"No document with id {doc_id!r} in {settings.corpus_dir}.{hint}")
     if len(corpus_files(settings.corpus_dir)) == len(matches):
         raise CorpusError(f"{doc_id!r} is the only document; an index needs at least one.")
     for path in matches:

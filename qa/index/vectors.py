@@ -3,7 +3,7 @@
 Below ``hnsw_threshold`` vectors (20,000) an exact inner-product scan (``IndexFlatIP``) is both
 fastest to build and fast enough (about a millisecond on one thread); at 1e5 vectors it already
 takes 5-15 ms per query here. Above it, HNSW keeps a query well under 2 ms at 1e6 vectors with
-recall@10 >= 0.95 (figures and data in ``benchmarks/bench_scale.py`` and docs/issue7.md).
+recall@10 >= 0.95 (``benchmarks/bench_scale.py``; figures in benchmarks/results/scale.json).
 The chosen type and its parameters go into the manifest, and files are memory-mapped on load
 where FAISS can (flat codes, HNSW storage), so worker processes share one copy of the vectors
 through the page cache.

@@ -30,7 +30,12 @@ from qa.storage.factory import Store
 
 log = logging.getLogger("qa.service")
 
-CLI_OWNER = "cli"
+# The unauthenticated principal: every caller of an open service (no keys configured) is it.
+ANONYMOUS_OWNER = "anonymous"
+# The CLI runs on the server's host without a key, like a caller of an open service, and is that
+# same principal: `qa ask --json` ids can be read and rated over an open API (with keys
+# configured, only admin keys read them).
+CLI_OWNER = ANONYMOUS_OWNER
 
 
 @dataclass(frozen=True, slots=True)

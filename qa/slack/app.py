@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
+from urllib.parse import parse_qs
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -19,6 +21,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from qa.config import Settings, SlackSettings
 from qa.slack.bot import SlackBot
+from qa.slack.dedupe import REPLAY_WINDOW_S, Deduper, MemoryDeduper, request_fingerprint
+from qa.storage.shared import make_dedupe
 
 log = logging.getLogger("qa.slack")
 
@@ -42,11 +46,34 @@ def web_client(slack: SlackSettings) -> AsyncWebClient:
     )
 
 
-def events_router(bot: SlackBot, signing_secret: str) -> APIRouter:
-    """``POST /slack/events``: signature checked here (401 in our error format), then bolt."""
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    # The API's error shape, written out here: the Slack adapter sits below the HTTP API.
+    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}})
+
+
+def well_formed(body: bytes) -> bool:
+    """Whether bolt can read this body: a JSON object, or a form whose ``payload`` (if any) is one.
+
+    Decided the way bolt decides (JSON when it starts with ``{`` or says so), so that a signed
+    but malformed request is a 400 here rather than an exception inside bolt (a 500).
+    """
+    try:
+        text = body.decode("utf-8")
+        if text.lstrip().startswith(("{", "[")):
+            return isinstance(json.loads(text), dict)
+        form = parse_qs(text)
+        return "payload" not in form or isinstance(json.loads(form["payload"][0]), dict)
+    except (UnicodeDecodeError, ValueError):
+        return False
+
+
+def events_router(bot: SlackBot, signing_secret: str, deduper: Deduper | None = None) -> APIRouter:
+    """``POST /slack/events``: signature checked here (401 in our error format), replays and
+    malformed bodies refused, then bolt."""
     verifier = SignatureVerifier(signing_secret)
     handler = AsyncSlackRequestHandler(bot.app)
     router = APIRouter(tags=["slack"])
+    seen = deduper or MemoryDeduper(REPLAY_WINDOW_S)
 
     @router.post(EVENTS_PATH, include_in_schema=False)
     async def slack_events(request: Request) -> Response:
@@ -56,10 +83,18 @@ def events_router(bot: SlackBot, signing_secret: str) -> APIRouter:
         except (ValueError, UnicodeDecodeError):  # a non-numeric timestamp or a body that is not UTF-8
             valid = False
         if not valid:
-            # The API's error shape, written out here: the Slack adapter sits below the HTTP API.
-            message = "The Slack signature is missing, wrong or stale."
-            error = {"code": "invalid_signature", "message": message}
-            return JSONResponse(status_code=401, content={"error": error})
+            return _error(401, "invalid_signature", "The Slack signature is missing, wrong or stale.")
+        if not well_formed(body):
+            return _error(400, "invalid_request", "The Slack request body is not a JSON object.")
+        fingerprint = request_fingerprint(
+            request.headers.get("x-slack-request-timestamp", ""),
+            request.headers.get("x-slack-signature", ""),
+            body,
+        )
+        if not await seen.first_time(fingerprint):
+            # The very same signed request again (a replay): acknowledged, not answered twice.
+            log.warning("ignoring a replayed Slack request")
+            return Response(status_code=200)
         retry = request.headers.get("x-slack-retry-num")
         if retry:
             log.info("Slack redelivery #%s (%s)", retry, request.headers.get("x-slack-retry-reason", "?"))
@@ -74,7 +109,10 @@ def install(app: FastAPI, settings: Settings) -> SlackBot:
     bot = SlackBot(settings, app.state.runtime, web_client(slack))
     app.state.slack_bot = bot
     if slack.signing_secret is not None:
-        app.include_router(events_router(bot, slack.signing_secret.get_secret_value()))
+        runtime = app.state.runtime
+        # Replays are refused across replicas too when they share Redis.
+        replays = make_dedupe(runtime.redis, settings, REPLAY_WINDOW_S, runtime.redis_error)
+        app.include_router(events_router(bot, slack.signing_secret.get_secret_value(), replays))
         log.info("Slack events accepted at POST %s", EVENTS_PATH)
     _wrap_lifespan(app, bot, slack)
     return bot

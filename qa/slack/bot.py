@@ -15,11 +15,9 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 from cachetools import TTLCache
 from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from qa.config import Settings
@@ -38,6 +36,7 @@ from qa.slack.blocks import (
     source_url,
 )
 from qa.slack.history import Message, bot_took_part, plain_text, slack_ts, turns_from_messages
+from qa.slack.webapi import describe, history_messages
 from qa.storage.protocols import Rating
 from qa.storage.shared import make_dedupe
 
@@ -46,7 +45,6 @@ log = logging.getLogger("qa.slack")
 THINKING = "thinking_face"
 ASK_COMMAND = "/ask"
 _MESSAGE_ID = re.compile(ID_PATTERN)
-_TRANSPORT_ERRORS = (SlackApiError, aiohttp.ClientError, TimeoutError)
 
 Respond = Callable[..., Awaitable[Any]]
 
@@ -165,6 +163,8 @@ class SlackBot:
         return await next()
 
     async def _on_mention(self, event: dict[str, Any], context: dict[str, Any]) -> None:
+        if not _has_place(event):
+            return
         where = Where(
             team=str(context.get("team_id") or ""),
             channel=str(event["channel"]),
@@ -179,6 +179,8 @@ class SlackBot:
     async def _on_message(self, event: dict[str, Any], context: dict[str, Any]) -> None:
         if event.get("subtype") is not None or event.get("bot_id"):
             return  # edits, joins, other bots and our own messages
+        if not _has_place(event):
+            return
         me = Identity.of(context)
         text = str(event.get("text") or "")
         channel, ts = str(event["channel"]), str(event["ts"])
@@ -204,8 +206,9 @@ class SlackBot:
             await ack(text=f"Ask a question about the article, e.g. `{ASK_COMMAND} Who visited Russia?`")
             return
         await ack(text="Looking that up…")
-        owner = slack_owner(str(command.get("team_id") or ""), str(command.get("channel_id") or ""))
-        self.spawn(self._answer_command(question, owner, respond))
+        team = str(command.get("team_id") or "")
+        owner = slack_owner(team, str(command.get("channel_id") or ""))
+        self.spawn(self._answer_command(question, owner, team, respond))
 
     async def _on_feedback(
         self,
@@ -276,8 +279,8 @@ class SlackBot:
         if await self._post(where, result) and where.thread_ts:
             self._threads[(where.channel, where.thread_ts)] = True
 
-    async def _answer_command(self, question: str, owner: str, respond: Respond) -> None:
-        result = await self._ask(question, [], owner)
+    async def _answer_command(self, question: str, owner: str, team: str, respond: Respond) -> None:
+        result = await self._ask(question, [], owner, team=team)
         if isinstance(result, Answer):
             preface = f"_You asked:_ {escape(question)}"
             blocks = answer_blocks(
@@ -376,8 +379,8 @@ class SlackBot:
                 unfurl_media=False,
             )
             return True
-        except _TRANSPORT_ERRORS as exc:
-            log.warning("could not post a Slack answer in %s: %s", where.channel, _describe(exc))
+        except Exception as exc:
+            log.warning("could not post a Slack answer in %s: %s", where.channel, describe(exc))
             return False
 
     async def _react(self, how: str, where: Where) -> None:
@@ -385,17 +388,17 @@ class SlackBot:
         call = self.client.reactions_add if how == "add" else self.client.reactions_remove
         try:
             await call(channel=where.channel, timestamp=where.ts, name=THINKING)
-        except _TRANSPORT_ERRORS as exc:
-            log.info("could not %s the thinking reaction: %s", how, _describe(exc))
+        except Exception as exc:  # cosmetic: whatever went wrong, the answer goes on
+            log.warning("could not %s the thinking reaction in %s: %s", how, where.channel, describe(exc))
 
     async def _thread(self, channel: str, thread_ts: str) -> list[Message] | None:
         """The thread's messages, oldest first; None when Slack would not give them."""
         try:
             response = await self.client.conversations_replies(channel=channel, ts=thread_ts, limit=200)
-        except _TRANSPORT_ERRORS as exc:
-            log.warning("could not read Slack thread history: %s", _describe(exc))
+        except Exception as exc:  # history is a nicety: answer without it
+            log.warning("could not read Slack thread history in %s: %s", channel, describe(exc))
             return None
-        return list(response.get("messages") or [])
+        return history_messages(response)
 
     async def _recent_dm(self, where: Where) -> list[Message]:
         minutes = self.slack.dm_history_minutes
@@ -410,17 +413,17 @@ class SlackBot:
                 inclusive=False,
                 limit=min(2 * self.settings.max_history_messages, 200),
             )
-        except _TRANSPORT_ERRORS as exc:
-            log.warning("could not read Slack DM history: %s", _describe(exc))
+        except Exception as exc:  # history is a nicety: answer without it
+            log.warning("could not read Slack DM history in %s: %s", where.channel, describe(exc))
             return []
-        return list(response.get("messages") or [])
+        return history_messages(response) or []
 
     async def _respond(self, respond: Respond, **message: Any) -> bool:
         """Reply through the interaction's ``response_url`` (works even where the bot is no member)."""
         try:
             response = await respond(**message)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:  # ValueError: no response_url
-            log.warning("could not respond to a Slack interaction: %s", _describe(exc))
+        except Exception as exc:  # e.g. ValueError: no response_url; a network failure
+            log.warning("could not respond to a Slack interaction: %s", describe(exc))
             return False
         status = getattr(response, "status_code", 200)
         if status != 200:
@@ -428,8 +431,9 @@ class SlackBot:
         return bool(status == 200)
 
 
-def _describe(exc: BaseException) -> str:
-    """A loggable reason without request details (which would include the token's headers)."""
-    if isinstance(exc, SlackApiError):
-        return str(exc.response.get("error") or "unknown Slack error")
-    return type(exc).__name__
+def _has_place(event: Mapping[str, Any]) -> bool:
+    """Whether an event says where it happened; one that does not cannot be answered."""
+    if isinstance(event.get("channel"), str) and isinstance(event.get("ts"), str):
+        return True
+    log.warning("ignoring a Slack %s event without a channel or timestamp", event.get("type", "?"))
+    return False

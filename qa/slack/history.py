@@ -7,6 +7,8 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from pydantic import ValidationError
+
 from qa.contract import MAX_TURN_CHARS, Turn
 
 _TOKEN = re.compile(r"<([^<>]*)>")
@@ -82,7 +84,10 @@ def turns_from_messages(
             continue
         text = plain_text(str(message.get("text") or ""), drop_user=bot_user_id)
         if text:
-            turn = Turn(role="assistant" if mine else "user", content=text[:MAX_TURN_CHARS])
+            try:
+                turn = Turn(role="assistant" if mine else "user", content=text[:MAX_TURN_CHARS])
+            except ValidationError:
+                continue  # unencodable or control characters: one bad message costs only itself
             dated.append((ts, turn))
     dated.sort(key=lambda pair: pair[0])  # conversations.history pages newest first
     turns = [turn for _, turn in dated]

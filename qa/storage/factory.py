@@ -7,7 +7,7 @@ import logging
 from qa.contract import Answer, Turn
 from qa.errors import StorageError
 from qa.storage import migrate
-from qa.storage.protocols import Rating
+from qa.storage.protocols import Rating, Store
 from qa.storage.records import Conversation, FeedbackRecord
 from qa.storage.sql import SchemaOutdatedError, SQLStore
 
@@ -51,7 +51,7 @@ class UnavailableStore:
         return None
 
 
-Store = SQLStore | UnavailableStore
+__all__ = ["Store", "UnavailableStore", "database_state", "open_store", "upgrade_database"]
 
 
 async def open_store(url: str, history_limit: int, busy_timeout_s: float = 5.0, pool_size: int = 5) -> Store:

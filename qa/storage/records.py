@@ -7,7 +7,8 @@ from typing import Literal
 from pydantic import BaseModel
 
 from qa.contract import Citation
-from qa.storage.protocols import Rating
+
+Rating = Literal["up", "down"]
 
 
 class StoredMessage(BaseModel):

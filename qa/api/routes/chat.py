@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 
@@ -19,6 +20,7 @@ from qa.errors import QAError
 from qa.service.chat import ChatTurn
 
 router = APIRouter(prefix="/v1", tags=["chat"])
+log = logging.getLogger("qa.api")
 
 
 def _event(name: str, payload: object) -> ServerSentEvent:
@@ -48,6 +50,10 @@ async def stream_events(stream: AsyncGenerator[StreamEvent, None]) -> AsyncItera
                     yield _event("done", answer.model_dump())
     except QAError as exc:
         yield _event("error", {"code": exc.code, "message": exc.client_message})
+    except Exception:
+        # Headers (200) are gone already: the client learns of the failure from the last event.
+        log.exception("a streamed answer failed")
+        yield _event("error", {"code": "internal_error", "message": "Something went wrong on our side."})
 
 
 @router.post(

@@ -13,13 +13,15 @@ the answer is checked first and then streamed a sentence at a time, ending with 
 from __future__ import annotations
 
 import json
+import logging
+import re
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from qa.answering.events import PIECE, Finished, StreamEvent
@@ -27,11 +29,12 @@ from qa.api.deps import ChatDep, SettingsDep
 from qa.api.schemas import ErrorResponse
 from qa.api.security import get_principal
 from qa.api.streams import LimitedEventSourceResponse, stream_client
-from qa.contract import MAX_TURN_CHARS, Answer, Citation, ResourceId, Turn
-from qa.errors import InvalidInputError, NotFoundError, NotReadyError
+from qa.contract import MAX_TURN_CHARS, Answer, Citation, CleanText, ResourceId, Turn
+from qa.errors import InvalidInputError, NotFoundError, NotReadyError, QAError
 from qa.service.chat import ChatTurn
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
+log = logging.getLogger("qa.api")
 
 SERVED_MODEL = "qa-article-bot"
 SOURCES_HEADING = "Sources:"
@@ -41,14 +44,14 @@ class ContentPart(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     type: str
-    text: str | None = None
+    text: CleanText | None = None
 
 
 class ChatMessageIn(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
-    content: str | list[ContentPart] | None = None
+    content: CleanText | list[ContentPart] | None = None
 
 
 class ChatCompletionRequest(BaseModel):
@@ -57,7 +60,7 @@ class ChatCompletionRequest(BaseModel):
 
     model: str | None = None
     messages: list[ChatMessageIn] = Field(min_length=1, max_length=100)
-    stream: bool = False
+    stream: StrictBool = False  # "true" (a string) is a 422, as on /v1/chat
     conversation_id: ResourceId | None = None
 
 
@@ -73,12 +76,32 @@ class Choice(BaseModel):
     finish_reason: Literal["stop"] = "stop"
 
 
+class Usage(BaseModel):
+    """Token counts, approximate: words and punctuation marks, as the bot runs no tokenizer."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+def count_usage(messages: list[ChatMessageIn], content: str) -> Usage:
+    def text(message: ChatMessageIn) -> str:
+        if isinstance(message.content, list):
+            return " ".join(part.text or "" for part in message.content)
+        return message.content or ""
+
+    prompt = sum(len(_TOKEN.findall(text(m))) for m in messages)
+    completion = len(_TOKEN.findall(content))
+    return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
+
+
 class ChatCompletion(BaseModel):
     id: str
     object: Literal["chat.completion"] = "chat.completion"
     created: int
     model: str
     choices: list[Choice]
+    usage: Usage
     # Extras beyond OpenAI's schema (clients ignore what they do not know).
     conversation_id: str
     answerable: bool
@@ -126,12 +149,23 @@ def split_messages(messages: list[ChatMessageIn], max_history: int) -> tuple[str
     return _text(last), history[-max_history:] if max_history else []
 
 
+_DOUBLE_QUOTES = re.compile(r"[\"“”„]")
+# Usage is counted with this simple tokenizer (words and punctuation marks), not a model's:
+# the bot runs no language model of its own, so these are approximate, documented as such.
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+def quoted(quote: str) -> str:
+    """The quote in “…”, unless it has double quotation marks of its own (they would double)."""
+    return quote if _DOUBLE_QUOTES.search(quote) else f"“{quote}”"
+
+
 def with_footnotes(answer: Answer) -> str:
     """The answer text, then one footnote per citation quoting the exact source span."""
     if not answer.citations:
         return answer.answer
     lines = [
-        f"[{c.id}] “{c.quote}” ({c.title or c.doc_id}, characters {c.start}–{c.end})"
+        f"[{c.id}] {quoted(c.quote)} ({c.title or c.doc_id}, characters {c.start}–{c.end})"
         for c in answer.citations
     ]
     return f"{answer.answer}\n\n{SOURCES_HEADING}\n" + "\n".join(lines)
@@ -159,19 +193,34 @@ def _chunk(completion_id: str, created: int, delta: dict[str, Any], **extra: Any
     return ServerSentEvent(data=json.dumps(body, ensure_ascii=False))
 
 
-async def completion_chunks(events: AsyncGenerator[StreamEvent, None]) -> AsyncIterator[ServerSentEvent]:
+async def completion_chunks(
+    events: AsyncGenerator[StreamEvent, None], usage_of: Callable[[str], Usage] | None = None
+) -> AsyncIterator[ServerSentEvent]:
     """role, the answer a sentence at a time, the footnotes, a final chunk with citations, [DONE].
 
     An OpenAI client cannot take back text it was sent, so nothing goes out before the answer
-    is final and verified.
+    is final and verified. With ``usage_of`` (the client sent ``stream_options.include_usage``),
+    a last chunk with no choices carries ``usage``, as OpenAI does.
     """
     answer: Answer | None = None
-    async with aclosing(events):
-        async for event in events:
-            if isinstance(event, Finished):
-                answer = event.answer
-    if answer is None:
-        raise NotReadyError("The answer stream ended without an answer.")
+    failure: tuple[str, str] | None = None
+    try:
+        async with aclosing(events):
+            async for event in events:
+                if isinstance(event, Finished):
+                    answer = event.answer
+        if answer is None:
+            raise NotReadyError("The answer stream ended without an answer.")
+    except QAError as exc:
+        failure = (exc.code, exc.client_message)
+    except Exception:
+        log.exception("a streamed completion failed")
+        failure = ("internal_error", "Something went wrong on our side.")
+    if failure is not None or answer is None:
+        # The 200 is sent: say so the way OpenAI's own streams do, an error object, then stop.
+        code, message = failure or ("internal_error", "Something went wrong on our side.")
+        yield ServerSentEvent(data=json.dumps({"error": {"code": code, "message": message}}))
+        return
     completion_id, created = f"chatcmpl-{answer.message_id}", int(time.time())
     yield _chunk(completion_id, created, {"role": "assistant", "content": ""})
     for piece in PIECE.findall(answer.answer):
@@ -181,6 +230,11 @@ async def completion_chunks(events: AsyncGenerator[StreamEvent, None]) -> AsyncI
         yield _chunk(completion_id, created, {"content": footnotes})
     citations = [c.model_dump() for c in answer.citations]
     yield _chunk(completion_id, created, {}, finish_reason="stop", citations=citations, **_extras(answer))
+    if usage_of is not None:
+        usage = usage_of(with_footnotes(answer)).model_dump()
+        body = {"id": completion_id, "object": "chat.completion.chunk", "created": created}
+        body |= {"model": SERVED_MODEL, "choices": [], "usage": usage}
+        yield ServerSentEvent(data=json.dumps(body))
     yield ServerSentEvent(data="[DONE]")
 
 
@@ -211,20 +265,23 @@ async def chat_completions(
     if body.stream:
         # The slot is held while the answer is composed; then it is streamed, verified, at once.
         stream = await chat.stream(turn, incremental=False)
+        options = (body.model_extra or {}).get("stream_options")
+        wants_usage = isinstance(options, dict) and options.get("include_usage") is True
+        usage_of = (lambda content: count_usage(body.messages, content)) if wants_usage else None
         return LimitedEventSourceResponse(
-            completion_chunks(stream.events),
+            completion_chunks(stream.events, usage_of),
             release=stream.release,
             sep="\n",
             send_timeout=settings.security.stream_send_timeout_s,
         )
     answer = await chat.answer(turn)
+    content = with_footnotes(answer)
     return ChatCompletion(
         id=f"chatcmpl-{answer.message_id}",
         created=int(time.time()),
         model=SERVED_MODEL,
-        choices=[
-            Choice(message=AssistantMessage(content=with_footnotes(answer), citations=answer.citations))
-        ],
+        choices=[Choice(message=AssistantMessage(content=content, citations=answer.citations))],
+        usage=count_usage(body.messages, content),
         **_extras(answer),
     )
 

@@ -13,6 +13,8 @@ export class ApiError extends Error {
 }
 
 const OFFLINE = "Can't reach the server. Check your connection and try again.";
+const REFUSED_ORIGIN =
+  "This site is not allowed to use the chat server: its operator must add this page's origin to the widget key's origins.";
 
 /** Seconds to wait from a Retry-After header (delta-seconds or an HTTP date). */
 export function parseRetryAfter(value) {
@@ -63,13 +65,28 @@ export function createClient(base, key, session = { get: () => null, set: () => 
   };
   const documents = new Map();
 
+  /**
+   * Why a fetch failed before any response. A refused CORS preflight looks exactly like a dead
+   * server to the page, so ask for `widget.json` (served to every origin, no preflight): if the
+   * server answers that, it is up and it is this page's origin that it refused.
+   */
+  async function failure() {
+    try {
+      const probe = await fetch(new URL("widget.json", base).href, { credentials: "omit", cache: "no-store" });
+      if (probe.ok) return new ApiError("origin_not_allowed", REFUSED_ORIGIN);
+    } catch {
+      // unreachable: say so below
+    }
+    return new ApiError("network", OFFLINE);
+  }
+
   async function request(path, init) {
     let response;
     try {
       response = await fetch(new URL(path, base).href, { ...init, credentials: "omit" });
     } catch (error) {
       if (error && error.name === "AbortError") throw error;
-      throw new ApiError("network", OFFLINE);
+      throw await failure();
     }
     const issued = response.headers.get(SESSION_HEADER);
     if (issued) session.set(issued);

@@ -68,8 +68,8 @@ export function createConversation({ list, state, text, client, save, announce, 
     scrollToEnd(true);
     const controller = new AbortController();
     setBusy(controller);
-    try {
-      await client.chat({
+    const send = () =>
+      client.chat({
         message: question,
         conversationId: state.conversationId,
         signal: controller.signal,
@@ -95,6 +95,18 @@ export function createConversation({ list, state, text, client, save, announce, 
           scrollToEnd();
         },
       });
+    try {
+      try {
+        await send();
+      } catch (error) {
+        // A conversation the server does not have (its answer failed before it was stored, storage
+        // was down, or this tab's session is gone): continue in a new one rather than failing
+        // every follow-up with "not found".
+        if (!(error instanceof ApiError && error.status === 404 && state.conversationId)) throw error;
+        state.conversationId = null;
+        Object.assign(bot, { text: "", citations: [] });
+        await send();
+      }
     } catch (error) {
       if (error && error.name === "AbortError") return;
       const problem = error instanceof ApiError ? error : new ApiError("error", "Something went wrong. Try again.");
