@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.config import EmbeddingSettings, Settings
+from qa.embedding.base import Vectors
 from qa.embedding.factory import make_build_embedder, make_embedder
 from qa.embedding.onnx import OnnxEmbedder
 from qa.index import build_index, load_index
@@ -21,7 +22,7 @@ class CountingEmbedder(FakeEmbedder):
         super().__init__()
         self.sizes: list[int] = []
 
-    def embed(self, texts: list[str]) -> np.ndarray:
+    def embed(self, texts: list[str]) -> Vectors:
         self.sizes.append(len(texts))
         return super().embed(texts)
 

@@ -61,8 +61,9 @@ def cited(client: TestClient | httpx.Client, question: str) -> set[str]:
 
 def upload(
     client: TestClient | httpx.Client, name: str, data: bytes, headers: dict[str, str] = ADMIN
-) -> Any:  # an httpx (or, from TestClient, httpx2) response
-    return client.post("/v1/documents", files={"file": (name, data)}, headers=headers)
+) -> Any:
+    response: Any = client.post("/v1/documents", files={"file": (name, data)}, headers=headers)
+    return response  # TestClient's and httpx's Response types differ; both have what tests read
 
 
 def test_an_uploaded_document_is_answered_from_at_once_and_a_removed_one_no_longer(
