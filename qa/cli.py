@@ -1,4 +1,8 @@
-"""The ``qa`` command line: build the index, ask, evaluate, serve."""
+"""The ``qa`` command line: build the index, ask, evaluate, serve, migrate the database.
+
+One Typer app in one module so `qa --help` and the code list the same commands in the same order;
+each command is a thin wrapper over the package (index, service, eval, storage).
+"""
 
 from __future__ import annotations
 

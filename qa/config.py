@@ -1,4 +1,8 @@
-"""All settings in one place: environment variables with the ``QA_`` prefix (nested with ``__``)."""
+"""All settings in one place: environment variables with the ``QA_`` prefix (nested with ``__``).
+
+Long on purpose: one module is the single place an operator reads to learn every setting, its
+default and its bounds (DESIGN.md's "settings in one place").
+"""
 
 from __future__ import annotations
 

@@ -4,6 +4,10 @@ A thin adapter: every answer comes from the chat service (the same call as HTTP,
 counted and logged the same way), every message is built by ``qa.slack.blocks``, every history by
 ``qa.slack.history``. The service is reached through the ``Runtime`` at request time, so the
 pipeline can load (or fail) after mounting.
+
+Longer than most modules: bolt's listeners, the thread/DM conversation rules and the Slack I/O that
+must never raise into bolt belong together; message building (``blocks``), history (``history``)
+and Web API error descriptions (``webapi``) are already their own modules.
 """
 
 from __future__ import annotations
