@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from qa.answering.answerability import DEFAULT_ARTEFACT
 from qa.api.app import create_app
 from qa.config import Settings
 from qa.pipeline import QAPipeline
@@ -99,6 +100,8 @@ def skip_reason(example: Example) -> str | None:
     if "QA_LLM__BASE_URL=" in command:
         url = re.search(r"QA_LLM__BASE_URL=(\S+)", command)
         return f"needs an OpenAI-compatible LLM server at {url.group(1) if url else '?'}"
+    if "pydocs" in command:
+        return "needs python3.11-doc and builds the 31-page documentation index (minutes); docs/evaluation.md"
     if command in ("make test", "make lint"):
         return f"`{command}` is the suite running this test (`make test` runs `make lint` first)"
     return None
@@ -183,12 +186,16 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     (root / "notes" / "trip.md").write_text("# Trip\n\nThe train left Khasan at dawn.\n", "utf-8")
     (root / "eval").mkdir()
     shutil.copy(DEV_QUESTIONS, root / "eval" / DEV_QUESTIONS.name)
+    shutil.copytree(REPO / "eval" / "article", root / "eval" / "article")
+    # `qa eval … --calibrate` writes the answerability model: a copy here, never the package's.
+    shutil.copy(DEFAULT_ARTEFACT, root / "answerability.json")
     env = {
         **os.environ,
         "QA_CORPUS_DIR": str(settings.corpus_dir),
         "QA_INDEX_DIR": str(settings.index_dir),
         "QA_DATABASE_URL": settings.database_url,
         "QA_EMBEDDING__CACHE_DIR": str(REPO / "index" / "models"),  # the session's ONNX export
+        "QA_ANSWERING__MODEL_PATH": str(root / "answerability.json"),
         "HF_HUB_OFFLINE": "1",
     }
     return root, env

@@ -219,8 +219,8 @@ class MilvusIndex:
         self._insert(self.chunks, chunk_rows)
         stored = StoredDocument(
             document,
-            [(s.start, s.end, s.paragraph) for s in sentences],
-            [(c.start, c.end, c.sentence_ids[0], len(c.sentence_ids)) for c in chunks],
+            [(s.start, s.end, s.paragraph, s.kind, s.section) for s in sentences],
+            [(c.start, c.end, c.sentence_ids[0], len(c.sentence_ids), c.section) for c in chunks],
         )
         payload = stored.to_json()
         parts = [payload[i : i + PART_CHARS] for i in range(0, len(payload), PART_CHARS)]
@@ -308,12 +308,13 @@ class MilvusIndex:
             document = stored.document
             documents[doc_id] = document
             offset = len(sentences)
-            for n, (start, end, paragraph) in enumerate(stored.sentences):
+            for n, (start, end, paragraph, kind, section) in enumerate(stored.sentences):
                 text = document.text[start:end]
-                sentences.append(Sentence(offset + n, doc_id, start, end, paragraph, text))
-            for n, (start, end, first, count) in enumerate(stored.chunks):
+                sentences.append(Sentence(offset + n, doc_id, start, end, paragraph, text, kind, section))
+            for n, (start, end, first, count, section) in enumerate(stored.chunks):
                 ids = tuple(range(offset + first, offset + first + count))
-                chunks.append(Chunk(f"{doc_id}:{n}", doc_id, start, end, ids, document.text[start:end]))
+                text = document.text[start:end]
+                chunks.append(Chunk(f"{doc_id}:{n}", doc_id, start, end, ids, text, section))
         return documents, sentences, chunks, hashes
 
 

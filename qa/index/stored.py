@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, replace, dataclass
 
 from qa.corpus.documents import Document
 
@@ -14,12 +14,13 @@ class StoredDocument:
     """One document with its spans, as kept in the documents collection."""
 
     document: Document
-    sentences: list[tuple[int, int, int]]  # (start, end, paragraph), n = position
-    chunks: list[tuple[int, int, int, int]]  # (start, end, first sentence n, sentence count)
+    sentences: list[tuple[int, int, int, str, str]]  # (start, end, paragraph, kind, section)
+    chunks: list[tuple[int, int, int, int, str]]  # (start, end, first sentence n, count, section)
 
     def to_json(self) -> str:
         return json.dumps(
-            {"document": asdict(self.document), "sentences": self.sentences, "chunks": self.chunks},
+            # Blocks only shape segmentation at build time; the sentences below carry what they told.
+            {"document": asdict(replace(self.document, blocks=())), "sentences": self.sentences, "chunks": self.chunks},
             ensure_ascii=False,
         )
 
@@ -27,7 +28,7 @@ class StoredDocument:
     def from_json(cls, text: str) -> StoredDocument:
         data = json.loads(text)
         return cls(
-            Document(**data["document"]),
+            Document(**{**data["document"], "blocks": ()}),
             [tuple(s) for s in data["sentences"]],
             [tuple(c) for c in data["chunks"]],
         )
