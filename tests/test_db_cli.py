@@ -15,7 +15,7 @@ from qa.cli import app
 from qa.config import get_settings
 from qa.storage.sql import SQLStore
 from tests.databases import closed_port, fresh_postgres_database, postgres_unreachable
-from tests.test_sql_store import make_answer
+from tests.test_store import make_answer
 
 runner = CliRunner()
 

@@ -9,25 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from qa.contract import Answer, Citation
 from qa.errors import NotFoundError, StorageError
 from qa.storage.factory import database_state, open_store, upgrade_database
 from qa.storage.sql import SchemaOutdatedError, SQLStore
 from tests.databases import fresh_postgres_database, postgres_unreachable
+from tests.test_store import make_answer
 
 ALICE, BOB = "key:alice", "key:bob"
 
 
-def make_answer(conversation: str, message: str, text: str = "It was Russia [1].") -> Answer:
-    citation = Citation(id=1, doc_id="d", quote="Russia", start=3, end=9, score=0.9)
-    return Answer(
-        answer=text,
-        answerable=True,
-        citations=[citation],
-        conversation_id=conversation,
-        message_id=message,
-        timings_ms={"retrieval": 1.5},
-    )
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
