@@ -55,6 +55,23 @@ def test_a_refusal_can_cite_the_sentence_that_shows_the_gap(real_pipeline: QAPip
     assert "unknown whether" in citation.quote and f"{citation.quote} [1]" in answer.answer
 
 
+@pytest.mark.parametrize(
+    ("question", "answerable"),
+    [
+        # The article names the launch complex but not the food factory, and counts neither the
+        # students nor the bombers (whose designations hold digits).
+        ("What is the name of the launch complex Kim toured?", True),
+        ("What is the name of the food factory Kim visited?", False),
+        ("How many technical students did Kim meet?", False),
+        ("How many bombers were at the airfield?", False),
+    ],
+)
+def test_a_typed_question_needs_its_answer_in_the_quoted_evidence(
+    real_pipeline: QAPipeline, question: str, answerable: bool
+) -> None:
+    assert real_pipeline.ask(question).answerable is answerable
+
+
 def assert_contract(pipeline: QAPipeline, question: str) -> str:
     answer = pipeline.ask(question)
     assert answer.answerable

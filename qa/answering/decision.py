@@ -10,11 +10,12 @@ import re
 from dataclasses import dataclass
 
 from qa.answering.answerability import AnswerabilityModel, load_model
+from qa.answering.attribution import quoted_group
 from qa.answering.citations import make_citation
 from qa.config import AnsweringSettings
 from qa.contract import Citation
 from qa.retrieval.retriever import Retrieval, Retriever, ScoredSentence
-from qa.retrieval.signals import FEATURES, compute_signals, number_missing
+from qa.retrieval.signals import FEATURES, compute_signals, stated_type_missing
 
 # Sentences that say the corpus does not know: unknown / unclear / not disclosed / declined to say.
 _GAP = re.compile(
@@ -77,7 +78,12 @@ class Decider:
         )
 
     def signals(self, retrieval: Retrieval) -> list[float]:
-        return compute_signals(retrieval, self._retriever.terms, self._retriever.chunks_of_sentence)
+        quoted = (
+            [s.text for s in quoted_group(retrieval.sentences[0].sentence, self._retriever.index.sentences)]
+            if retrieval.sentences
+            else None
+        )
+        return compute_signals(retrieval, self._retriever.terms, self._retriever.chunks_of_sentence, quoted)
 
     def probability(self, retrieval: Retrieval) -> float | None:
         return self.model.probability(self.signals(retrieval)) if self.model else None
@@ -92,9 +98,10 @@ class Decider:
         probability = self.model.probability(signals) if self.model else None
         if self._settings.decision == "threshold" or probability is None:
             answerable = best >= self._fallback
-        elif number_missing(signals):
-            # "How many …?" / "When …?" with no number or date in the best evidence (that the
-            # question does not already give) is not answered by it, however well it matches.
+        elif stated_type_missing(signals):
+            # "How many …?", "When …?", "What is the name of …?", "What did X say …?" with no
+            # number, date, attached name or speech in what would be quoted (that the question
+            # does not already give) is not answered by it, however well it matches.
             answerable = False
         else:
             # The fitted score floor keeps refusing what is plainly off-topic; the model decides

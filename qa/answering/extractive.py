@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from qa.answering.attribution import attribution_for, continuation_of
+from qa.answering.attribution import quoted_group
 from qa.answering.citations import make_citation
 from qa.contract import Citation
 from qa.corpus.chunking import Sentence
@@ -62,15 +62,7 @@ class ExtractiveAnswerer:
         chosen: dict[int, float] = {}
         groups: list[list[Sentence]] = []
         for hit in hits:
-            group = [
-                s
-                for s in (
-                    attribution_for(hit.sentence, sentences),
-                    hit.sentence,
-                    continuation_of(hit.sentence, sentences),
-                )
-                if s is not None and s.sentence_id not in chosen
-            ]
+            group = [s for s in quoted_group(hit.sentence, sentences) if s.sentence_id not in chosen]
             if len(chosen) + len(group) > self._max_sentences:
                 continue
             for sentence in group:

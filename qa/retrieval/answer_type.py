@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from enum import Enum
 
+from qa.index.lexical import tokenize_query
+
 
 class AnswerType(Enum):
     NUMBER = "number"
@@ -55,7 +57,9 @@ _ASKS = [
     (
         AnswerType.DATE,
         _asks(
-            r"\bwhen\b",
+            # "When did …" asks for a date; "What happened when Kim met …" does not.
+            r"^\W*when\b",
+            r"\bwhen (did|does|do|is|was|were|will|would|are|has|have|had|can|could|should)\b",
             r"\b(what|which) (year|day|month|date|time)\b",
             r"\b(in|on) what (year|day|date)\b",
         ),
@@ -88,6 +92,13 @@ _NUMBER_WORDS = (
     r"second|third|single|double"
 )
 _NUMBER = re.compile(rf"\d|\b({_NUMBER_WORDS})\b|\b\w+-(day|year|month|week|hour)\b", re.I)
+# Digits inside a designation name a thing, not a quantity: Tu-160, SU-57, MiG-31, Tu-22M3, H2O.
+# "one-on-one", "one of", "one another" use "one" without counting anything.
+_NOT_A_QUANTITY = re.compile(
+    r"\b[A-Za-z]+-?\d[\w-]*|\bone-(on|to)-one\b|\bone (of|another)\b|\bno one\b", re.IGNORECASE
+)
+_YEAR_QUESTION = re.compile(r"\b(what|which) year\b", re.IGNORECASE)
+_YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)s?\b|\b(last|this|next|that) year\b", re.IGNORECASE)
 _DATE = re.compile(
     r"\b(1[89]\d\d|20\d\d)\b|\b(january|february|march|april|may|june|july|august|september|"
     r"october|november|december|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
@@ -132,17 +143,69 @@ def expected_type(question: str) -> AnswerType:
 def contains_type(text: str, kind: AnswerType, question: str = "") -> bool:
     """Whether ``text`` holds something of that kind that the question does not already say.
 
-    "How many Tu-160 bombers …?" is not answered by a sentence whose only number is "160".
-    Always true for ``OTHER``.
+    "How many Tu-160 bombers …?" is not answered by a sentence whose only number is "160", nor
+    by one whose numbers are designations ("Tu-95", "MiG-31"). A sentence that itself asks a
+    question states no number, date, name or place. A name must be attached to something the
+    question mentions ("the Primorsky aquarium", "a factory called …"): any capitalised word
+    elsewhere in the sentence does not name the aquarium asked about. Always true for ``OTHER``.
     """
     pattern = _HAS.get(kind)
     if pattern is None:
         return True
+    if kind in _STATED and text.rstrip(" ”’\"'").endswith("?"):
+        return False
     asked = question.lower()
+    if kind is AnswerType.NUMBER:
+        text = _NOT_A_QUANTITY.sub(" ", text)
+    elif kind is AnswerType.DATE and _YEAR_QUESTION.search(question):
+        pattern = _YEAR
+    elif kind is AnswerType.NAME:
+        return _attached_name(text, question)
     patterns = [pattern, _PROPER] if kind is AnswerType.PLACE else [pattern]
     for candidate in patterns:
         for match in candidate.finditer(text):
             found = match.group().strip(" .").lower()
             if kind is AnswerType.SPEECH or not found or found not in asked:
+                return True
+    return False
+
+
+# Kinds of answer a sentence states as a fact (a quoted question can still tell who asked it).
+_STATED = frozenset({AnswerType.NUMBER, AnswerType.DATE, AnswerType.NAME, AnswerType.PLACE})
+_WORD = re.compile(r"[\w][\w.()’'-]*|[,;:]")
+_TITLE = frozenset({"mr", "mrs", "ms", "dr", "sir"})
+# Words that may stand between a name and the thing it names: "the city of X", "a show called X".
+_LINKS = frozenset({"the", "a", "an", "of", "called", "named", "known", "as", ","})
+_CODE_NAME = re.compile(r"\w[._]\w|\w\(\)")
+NAME_REACH = 3  # words between a name and the question's word it names
+
+
+def _attached_name(text: str, question: str) -> bool:
+    """A name (capitalised word or code identifier) the question lacks, next to a question word.
+
+    Between the two only links ("of", "called", a comma), other question words or other name
+    words may stand, at most ``NAME_REACH`` words apart.
+    """
+    asked_words = {w.lower().strip(".") for w in _WORD.findall(question)}
+    asked_stems = set(tokenize_query(question))
+    words = _WORD.findall(text)
+    anchors, names, joiners = set(), set(), set()
+    for position, word in enumerate(words):
+        bare = word.strip(".’'").lower()
+        if tokenize_query(word) and tokenize_query(word)[0] in asked_stems:
+            anchors.add(position)
+        is_name = (position > 0 and word[0].isupper()) or bool(_CODE_NAME.search(word))
+        if is_name and bare not in _TITLE:
+            if bare in asked_words:
+                joiners.add(position)
+            else:
+                names.add(position)
+        if bare in _LINKS:
+            joiners.add(position)
+    for name in names:
+        for anchor in anchors:
+            low, high = sorted((name, anchor))
+            between = range(low + 1, high)
+            if high - low <= NAME_REACH and all(i in anchors | names | joiners for i in between):
                 return True
     return False

@@ -14,10 +14,12 @@ What each signal is for:
   the same for the best sentence with its neighbours.
 - ``unknown_share``: idf share of question terms the whole corpus never uses.
 - ``type_asked`` / ``type_missing``: the question asks for a number, date, person, place, name
-  or what someone said, and neither of the two best sentences holds one the question does not
-  already give; ``number_missing`` the same for numbers and dates only, whose patterns hold in
-  any text (names, people and places are recognised by capitals, which technical text lacks).
-  The decision refuses ``number_missing`` questions outright (``qa.answering.decision``).
+  or what someone said, and what the answer would quote (the best sentence, with the sentence
+  naming its speaker) holds none the question does not already give; ``stated_type_missing``
+  the same for numbers, dates, names and speech only, whose tests hold in any text (a name may
+  be a code identifier; people and places are recognised by capitals, which technical text
+  lacks). The decision refuses ``stated_type_missing`` questions outright
+  (``qa.answering.decision``).
 - ``margin``: lead of the best sentence over the runner-up.
 - ``dense_rank`` / ``lexical_rank``: reciprocal rank of the best sentence's chunk in the dense
   and in the BM25 ranking; both high means the two retrievers agree.
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import math
 
-from qa.retrieval.answer_type import AnswerType
+from qa.retrieval.answer_type import AnswerType, contains_type
 from qa.retrieval.retriever import CorpusTerms, Retrieval
 
 FEATURES: tuple[str, ...] = (
@@ -42,7 +44,7 @@ FEATURES: tuple[str, ...] = (
     "unknown_share",
     "type_asked",
     "type_missing",
-    "number_missing",
+    "stated_type_missing",
     "margin",
     "dense_rank",
     "lexical_rank",
@@ -58,15 +60,25 @@ def _reciprocal_rank(ranking: list[int], wanted: set[int]) -> float:
     return 0.0
 
 
-def number_missing(signals: list[float]) -> bool:
-    """The question asks for a number or date that the best evidence does not hold."""
-    return signals[FEATURES.index("number_missing")] > 0
+# Kinds whose absence from the quoted evidence refuses outright.
+_STATED_KINDS = (AnswerType.NUMBER, AnswerType.DATE, AnswerType.NAME, AnswerType.SPEECH)
+
+
+def stated_type_missing(signals: list[float]) -> bool:
+    """The question asks for a number, date, name or speech that the quoted evidence lacks."""
+    return signals[FEATURES.index("stated_type_missing")] > 0
 
 
 def compute_signals(
-    retrieval: Retrieval, terms: CorpusTerms, chunks_of_sentence: dict[int, set[int]]
+    retrieval: Retrieval,
+    terms: CorpusTerms,
+    chunks_of_sentence: dict[int, set[int]],
+    quoted: list[str] | None = None,
 ) -> list[float]:
-    """The feature vector for one retrieval, in ``FEATURES`` order."""
+    """The feature vector for one retrieval, in ``FEATURES`` order.
+
+    ``quoted``: the texts an answer would quote for the best sentence (default: that sentence).
+    """
     ranked = retrieval.sentences
     weights = retrieval.weights
     if not ranked:
@@ -87,9 +99,13 @@ def compute_signals(
     missing_best = sum(w for t, w in weights.items() if t not in own)
     unknown = sum(w for t, w in weights.items() if t not in terms.idf)
     asked = retrieval.kind is not AnswerType.OTHER
-    # Reasons are phrased too many ways for a pattern to say one is missing.
+    # Reasons are phrased too many ways for a pattern to say one is missing. What counts is what
+    # the answer would quote (the best sentence with its speaker's), not any nearby candidate.
+    quoted = quoted or [best.sentence.text]
     type_missing = (
-        asked and retrieval.kind is not AnswerType.REASON and not any(s.has_type for s in ranked[:2])
+        asked
+        and retrieval.kind is not AnswerType.REASON
+        and not any(contains_type(text, retrieval.kind, retrieval.query) for text in quoted)
     )
     runner_up = ranked[1].score if len(ranked) > 1 else 0.0
     own_chunks = chunks_of_sentence.get(best.sentence.sentence_id, set())
@@ -104,7 +120,7 @@ def compute_signals(
         unknown / total if total else 1.0,
         float(asked),
         float(type_missing),
-        float(type_missing and retrieval.kind in (AnswerType.NUMBER, AnswerType.DATE)),
+        float(type_missing and retrieval.kind in _STATED_KINDS),
         best.score - runner_up,
         _reciprocal_rank(retrieval.dense_chunks, own_chunks),
         _reciprocal_rank(retrieval.lexical_chunks, own_chunks),
