@@ -33,15 +33,15 @@ _ASKS = [
     (
         AnswerType.SPEECH,
         _asks(
+            # Not "how did X react / respond": a reaction can be an act as well as words.
             r"\bwhat (did|does|do|has|had) [\w .’'-]+ (say|said|think|thought|tell|told|call|write)\b",
-            r"\bhow did [\w .’'-]+ (react|respond)\b",
         ),
     ),
     (
         AnswerType.NAME,
         _asks(
-            r"\b(what is|what was|what's) the name\b",
-            r"\bname of\b",
+            # "What is the name of …", not "where does the name of … come from".
+            r"\b(what|which)('s| is| was| are| were) the names?\b",
             r"\bwhat (model|brand|make|kind of \w+ is)\b",
             r"\bwhich (\w+ ){0,2}(outlets?|pundits?|compan(y|ies)|factory|firms?|papers?|shows?)\b",
         ),
