@@ -80,7 +80,9 @@ class QAPipeline:
         self.answerer = ExtractiveAnswerer(
             settings.retrieval.max_answer_sentences, settings.retrieval.answer_margin
         )
-        self.decider = Decider(settings.answering, settings.retrieval.min_answer_score, self.retriever)
+        self.decider = Decider(
+            settings.answering, settings.retrieval.min_answer_score, self.retriever, self.answerer
+        )
         self.followups = FollowUpExpander(self.retriever.terms)
         # Set while an LLM is attached (``llm_session`` / ``attach_llm``); None = extractive only.
         self.llm: LLMComposer | None = None
@@ -110,7 +112,7 @@ class QAPipeline:
 
     @property
     def corpus_name(self) -> str:
-        """"the article" for a one-document corpus, else "the documents" (used in messages)."""
+        """ "the article" for a one-document corpus, else "the documents" (used in messages)."""
         return "the article" if len(self.index.documents) == 1 else "the documents"
 
     @property

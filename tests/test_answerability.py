@@ -13,7 +13,7 @@ from qa.corpus.documents import parse_document
 from qa.errors import AnswerabilityModelError
 from qa.eval import EvidenceLocator, rate
 from qa.pipeline import QAPipeline
-from qa.retrieval.answer_type import AnswerType, contains_type, expected_type
+from qa.retrieval.answer_type import AnswerType, contains_type, expected_type, time_unmatched
 from qa.retrieval.signals import FEATURES
 
 
@@ -171,3 +171,22 @@ def test_a_code_identifier_is_a_name() -> None:
     question = "What is the name of the method that joins strings?"
     assert contains_type("The str.join() method joins strings.", AnswerType.NAME, question)
     assert not contains_type("Strings can be joined in several ways.", AnswerType.NAME, question)
+
+
+@pytest.mark.parametrize(
+    ("question", "evidence", "unmatched"),
+    [
+        ("What happened when they met in 2019?", "They met in Vladivostok and talked.", True),
+        ("What happened when they met in 2019?", "In 2019 they met in Vladivostok.", False),
+        ("What was the trade volume last year?", "Trade grew, officials said.", True),
+        ("What was the trade volume last year?", "Trade reached $34 million in 2022.", False),
+        ("What was the trade volume last year?", "Trade fell last year.", False),
+        # Versions and designations are not years.
+        ("What changed in Python 3.11?", "Python 3.11 is faster.", False),
+        ("How many days did the trip last?", "It was a six-day trip.", False),
+    ],
+)
+def test_a_question_pinned_to_a_time_needs_evidence_that_states_it(
+    question: str, evidence: str, unmatched: bool
+) -> None:
+    assert time_unmatched(question, [evidence]) is unmatched

@@ -59,9 +59,7 @@ def cited(client: TestClient | httpx.Client, question: str) -> set[str]:
     return {c["doc_id"] for c in body["citations"]}
 
 
-def upload(
-    client: TestClient | httpx.Client, name: str, data: bytes, headers: dict[str, str] = ADMIN
-) -> Any:
+def upload(client: TestClient | httpx.Client, name: str, data: bytes, headers: dict[str, str] = ADMIN) -> Any:
     response: Any = client.post("/v1/documents", files={"file": (name, data)}, headers=headers)
     return response  # TestClient's and httpx's Response types differ; both have what tests read
 

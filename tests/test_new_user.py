@@ -49,7 +49,11 @@ def clean_settings_cache() -> object:
             r"^QA_SECURITY__WIDGET_KEYS: item 0, origins: ",
         ),
         ("QA_CHUNKING__OVERLAP", "99", r"^QA_CHUNKING__OVERLAP: .*less than or equal to 19"),
-        ("QA_DATABASE_URL", "mysql://u:pw@h/db", r"^QA_DATABASE_URL: use sqlite:///path/to/file.db or postgresql://"),
+        (
+            "QA_DATABASE_URL",
+            "mysql://u:pw@h/db",
+            r"^QA_DATABASE_URL: use sqlite:///path/to/file.db or postgresql://",
+        ),
     ],
 )
 def test_each_settings_error_is_one_line_naming_the_variable(

@@ -19,14 +19,14 @@ pytestmark = pytest.mark.integration
 # Measured on the held-out test split (README, docs/evaluation.md) minus a small margin: a change
 # that loses answers, citations or refusals fails here. Never tuned on: the model and every
 # weight are fitted or chosen on eval/article/train.jsonl.
-TEST_SPLIT_FLOORS = {  # measured after the merges: 0.778, 0.796, 0.713, 0.143 (6/42), 0.583 (7/12)
-    "answer_accuracy": 0.75,
-    "citation_any": 0.76,
-    "citation_first": 0.68,
-    "refused_on_topic": 0.10,
-    "refused_off_topic": 0.50,
+TEST_SPLIT_FLOORS = {  # measured: 0.768, 0.778, 0.685, 0.357 (15/42), 0.667 (8/12)
+    "answer_accuracy": 0.74,
+    "citation_any": 0.75,
+    "citation_first": 0.66,
+    "refused_on_topic": 0.30,
+    "refused_off_topic": 0.58,
 }
-MAX_FALSE_REFUSALS = 5  # of 108 answerable test questions (measured: 3)
+MAX_FALSE_REFUSALS = 6  # of 108 answerable test questions (measured: 5)
 
 
 def test_held_out_test_split_figures(real_pipeline: QAPipeline) -> None:

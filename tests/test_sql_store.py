@@ -18,8 +18,6 @@ from tests.test_store import make_answer
 ALICE, BOB = "key:alice", "key:bob"
 
 
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database of each kind; PostgreSQL is migrated as an operator would (``qa db upgrade``)."""

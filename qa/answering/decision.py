@@ -10,12 +10,12 @@ import re
 from dataclasses import dataclass
 
 from qa.answering.answerability import AnswerabilityModel, load_model
-from qa.answering.attribution import quoted_group
 from qa.answering.citations import make_citation
+from qa.answering.extractive import ExtractiveAnswerer
 from qa.config import AnsweringSettings
 from qa.contract import Citation
 from qa.retrieval.retriever import Retrieval, Retriever, ScoredSentence
-from qa.retrieval.signals import FEATURES, compute_signals, stated_type_missing
+from qa.retrieval.signals import FEATURES, compute_signals, rule_refuses
 
 # Sentences that say the corpus does not know: unknown / unclear / not disclosed / declined to say.
 _GAP = re.compile(
@@ -63,9 +63,16 @@ def shows_gap(text: str) -> bool:
 class Decider:
     """Loads the artefact once; ``decide`` is a dot product and a few set look-ups."""
 
-    def __init__(self, settings: AnsweringSettings, min_score: float | None, retriever: Retriever) -> None:
+    def __init__(
+        self,
+        settings: AnsweringSettings,
+        min_score: float | None,
+        retriever: Retriever,
+        answerer: ExtractiveAnswerer,
+    ) -> None:
         self._settings = settings
         self._retriever = retriever
+        self._answerer = answerer
         # The threshold decision with an explicit score needs no artefact: that is how
         # `--calibrate` runs when the artefact no longer matches the features.
         self.model: AnswerabilityModel | None = None
@@ -78,8 +85,14 @@ class Decider:
         )
 
     def signals(self, retrieval: Retrieval) -> list[float]:
+        # The typed-answer and time rules look at what the answer would quote, near-ties included.
         quoted = (
-            [s.text for s in quoted_group(retrieval.sentences[0].sentence, self._retriever.index.sentences)]
+            [
+                sentence.text
+                for sentence, _ in self._answerer.select(
+                    retrieval.sentences, self._retriever.index.sentences, retrieval.kind, retrieval.query
+                )
+            ]
             if retrieval.sentences
             else None
         )
@@ -98,10 +111,11 @@ class Decider:
         probability = self.model.probability(signals) if self.model else None
         if self._settings.decision == "threshold" or probability is None:
             answerable = best >= self._fallback
-        elif stated_type_missing(signals):
+        elif rule_refuses(signals):
             # "How many …?", "When …?", "What is the name of …?", "What did X say …?" with no
             # number, date, attached name or speech in what would be quoted (that the question
-            # does not already give) is not answered by it, however well it matches.
+            # does not already give) is not answered by it, however well it matches; nor is a
+            # question about "last year" or "2019" by evidence that never mentions that time.
             answerable = False
         else:
             # The fitted score floor keeps refusing what is plainly off-topic; the model decides

@@ -46,15 +46,14 @@ class ExtractiveAnswerer:
         self._max_sentences = max_sentences
         self._margin = margin
 
-    def compose(
+    def select(
         self,
         ranked: list[ScoredSentence],
-        retriever: Retriever,
+        sentences: list[Sentence],
         kind: AnswerType = AnswerType.OTHER,
         question: str = "",
-    ) -> Draft:
-        """Quotes and citations, best evidence first (a speaker's sentence stays before the quote)."""
-        sentences = retriever.index.sentences
+    ) -> list[tuple[Sentence, float]]:
+        """The sentences an answer quotes, in citation order, each with its evidence score."""
         best = ranked[0].score
         margin = self._margin * (GATHER_FACTOR if gathers(kind, question) else 1.0)
         hits = [ranked[0]] + [s for s in ranked[1:] if s.score >= best - margin]
@@ -69,10 +68,20 @@ class ExtractiveAnswerer:
                 chosen[sentence.sentence_id] = score_of.get(sentence.sentence_id, hit.score)
             groups.append(group)
         # Groups in rank order, so the best evidence is cited first; each reads speaker-first.
-        ordered = [sentence for group in groups for sentence in group]
+        return [(sentence, chosen[sentence.sentence_id]) for group in groups for sentence in group]
+
+    def compose(
+        self,
+        ranked: list[ScoredSentence],
+        retriever: Retriever,
+        kind: AnswerType = AnswerType.OTHER,
+        question: str = "",
+    ) -> Draft:
+        """Quotes and citations, best evidence first (a speaker's sentence stays before the quote)."""
+        ordered = self.select(ranked, retriever.index.sentences, kind, question)
         parts: list[str] = []
         citations: list[Citation] = []
-        for number, sentence in enumerate(ordered, start=1):
+        for number, (sentence, score) in enumerate(ordered, start=1):
             document = retriever.index.documents[sentence.doc_id]
             chunk = retriever.chunk_for(sentence.sentence_id)
             citations.append(
@@ -81,7 +90,7 @@ class ExtractiveAnswerer:
                     document,
                     sentence.start,
                     sentence.end,
-                    chosen[sentence.sentence_id],
+                    score,
                     chunk.chunk_id if chunk else None,
                     sentence.section,
                 )

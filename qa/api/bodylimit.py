@@ -98,5 +98,3 @@ class BodyLimitMiddleware:
         response = error_response(413, "payload_too_large", f"The request body is larger than {limit} bytes.")
         response.headers["Connection"] = "close"
         await response(scope, receive, send)
-
-

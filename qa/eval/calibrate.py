@@ -15,7 +15,7 @@ from pathlib import Path
 from qa.answering.answerability import ARTEFACT_VERSION, DEFAULT_ARTEFACT, ArtefactFile
 from qa.errors import InvalidInputError
 from qa.eval.scoring import ItemResult
-from qa.retrieval.signals import FEATURES, stated_type_missing
+from qa.retrieval.signals import FEATURES, rule_refuses
 
 SEED = 20261130
 FOLDS = 5
@@ -89,9 +89,7 @@ def fit(items: list[ItemResult], source: str) -> ArtefactFile:
     # the recall.
     floor = calibrate_threshold(items)
     # As the decision does: the floor and the missing-answer-type rule refuse before the model.
-    passes = [
-        i.top_score is not None and i.top_score >= floor and not stated_type_missing(i.signals) for i in items
-    ]
+    passes = [i.top_score is not None and i.top_score >= floor and not rule_refuses(i.signals) for i in items]
     allowed = int((1 - MIN_RECALL) * sum(labels)) - sum(
         lab and not ok for lab, ok in zip(labels, passes, strict=True)
     )

@@ -34,7 +34,10 @@ _ASKS = [
         AnswerType.SPEECH,
         _asks(
             # Not "how did X react / respond": a reaction can be an act as well as words.
-            r"\bwhat (did|does|do|has|had) [\w .’'-]+ (say|said|think|thought|tell|told|call|write)\b",
+            # Nor "what does the article say about …": that asks for the text, not for speech.
+            r"\bwhat (did|does|do|has|had) (?!(the|this) (article|text|document|story|report|page|"
+            r"author|passage|documentation|docs?|tutorial)\b)[\w .’'-]+ "
+            r"(say|said|think|thought|tell|told|call|write)\b",
         ),
     ),
     (
@@ -208,4 +211,34 @@ def _attached_name(text: str, question: str) -> bool:
             between = range(low + 1, high)
             if high - low <= NAME_REACH and all(i in anchors | names | joiners for i in between):
                 return True
+    return False
+
+
+# A time the question is pinned to: "in 2019", "last year", "next month".
+_TIME_REFERENCE = re.compile(
+    r"\b(last|next|this|previous|past) (year|month|week|decade|century)\b"
+    r"|(?<![\w.-])(1[5-9]\d\d|20\d\d)(?![\w-]|\.\d)|\b(yesterday|tomorrow)\b",
+    re.IGNORECASE,
+)
+_EXPLICIT_DATE = re.compile(
+    r"(?<![\w.-])(1[5-9]\d\d|20\d\d)(?![\w-]|\.\d)|\b(january|february|march|april|may|june|july|"
+    r"august|september|october|november|december)\b",
+    re.IGNORECASE,
+)
+
+
+def time_unmatched(question: str, texts: list[str]) -> bool:
+    """The question is pinned to a time ("in 2019", "last year") that the evidence never states.
+
+    A year must appear as such; a relative time ("last year") must appear as said or be given
+    as a date (a year or a month). Evidence about some other time does not answer the question.
+    """
+    evidence = " ".join(texts).lower()
+    for match in _TIME_REFERENCE.finditer(question):
+        said = match.group().lower()
+        if said in evidence:
+            continue
+        if not said[0].isdigit() and _EXPLICIT_DATE.search(evidence):
+            continue
+        return True
     return False

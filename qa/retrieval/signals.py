@@ -20,6 +20,8 @@ What each signal is for:
   be a code identifier; people and places are recognised by capitals, which technical text
   lacks). The decision refuses ``stated_type_missing`` questions outright
   (``qa.answering.decision``).
+- ``time_missing``: the question is pinned to a time ("in 2019", "last year") that the quoted
+  evidence does not state; also refused outright.
 - ``margin``: lead of the best sentence over the runner-up.
 - ``dense_rank`` / ``lexical_rank``: reciprocal rank of the best sentence's chunk in the dense
   and in the BM25 ranking; both high means the two retrievers agree.
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 import math
 
-from qa.retrieval.answer_type import AnswerType, contains_type
+from qa.retrieval.answer_type import AnswerType, contains_type, time_unmatched
 from qa.retrieval.retriever import CorpusTerms, Retrieval
 
 FEATURES: tuple[str, ...] = (
@@ -45,6 +47,7 @@ FEATURES: tuple[str, ...] = (
     "type_asked",
     "type_missing",
     "stated_type_missing",
+    "time_missing",
     "margin",
     "dense_rank",
     "lexical_rank",
@@ -64,9 +67,10 @@ def _reciprocal_rank(ranking: list[int], wanted: set[int]) -> float:
 _STATED_KINDS = (AnswerType.NUMBER, AnswerType.DATE, AnswerType.NAME, AnswerType.SPEECH)
 
 
-def stated_type_missing(signals: list[float]) -> bool:
-    """The question asks for a number, date, name or speech that the quoted evidence lacks."""
-    return signals[FEATURES.index("stated_type_missing")] > 0
+def rule_refuses(signals: list[float]) -> bool:
+    """The question asks for a number, date, name or speech that the quoted evidence lacks, or
+    for a time it does not state: refused whatever the model says."""
+    return signals[FEATURES.index("stated_type_missing")] > 0 or signals[FEATURES.index("time_missing")] > 0
 
 
 def compute_signals(
@@ -121,6 +125,7 @@ def compute_signals(
         float(asked),
         float(type_missing),
         float(type_missing and retrieval.kind in _STATED_KINDS),
+        float(time_unmatched(retrieval.query, quoted)),
         best.score - runner_up,
         _reciprocal_rank(retrieval.dense_chunks, own_chunks),
         _reciprocal_rank(retrieval.lexical_chunks, own_chunks),
