@@ -14,6 +14,7 @@ from qa.errors import AnswerabilityModelError
 from qa.eval import EvidenceLocator, rate
 from qa.pipeline import QAPipeline
 from qa.retrieval.answer_type import AnswerType, contains_type, expected_type, time_unmatched
+from qa.retrieval.identifiers import corpus_identifiers, unknown_identifiers
 from qa.retrieval.signals import FEATURES
 
 
@@ -190,3 +191,21 @@ def test_a_question_pinned_to_a_time_needs_evidence_that_states_it(
     question: str, evidence: str, unmatched: bool
 ) -> None:
     assert time_unmatched(question, [evidence]) is unmatched
+
+
+def test_identifiers_the_corpus_never_names_are_unknown() -> None:
+    known = corpus_identifiers(
+        ["Use os.path.join() to build paths; tempfile.mkstemp() returns a pair.", "Set PYTHONSTARTUP."]
+    )
+    assert unknown_identifiers("What does functools.partial return?", known) == ["functools.partial"]
+    assert unknown_identifiers("How do I rotate logs with RotatingFileHandler?", known) == [
+        "rotatingfilehandler"
+    ]
+    assert unknown_identifiers("What is the default maxsize of lru_cache?", known) == ["lru_cache"]
+    # Named whole, by its last part, or called: known.
+    assert unknown_identifiers("How do I use os.path.join?", known) == []
+    assert unknown_identifiers("What does mkstemp() return?", known) == []
+    assert unknown_identifiers("When is PYTHONSTARTUP read?", known) == []
+    # Prose, abbreviations, designations and shouting are not identifiers.
+    for question in ("What did the U.S. say, e.g. about Tu-160s?", "WHAT DID KIM SAY ABOUT THE TRIP"):
+        assert unknown_identifiers(question, known) == []

@@ -31,6 +31,7 @@ from qa.embedding.base import Embedder, Vectors
 from qa.index import SearchIndex
 from qa.index.lexical import tokenize, tokenize_query, top_positions
 from qa.retrieval.answer_type import AnswerType, contains_type, expected_type
+from qa.retrieval.identifiers import corpus_identifiers
 
 COVERAGE_WEIGHT = 0.3
 CONTEXT_WEIGHT = 0.2
@@ -79,6 +80,8 @@ class CorpusTerms:
         self.idf = {
             term: math.log(1 + (total - df + 0.5) / (df + 0.5)) for term, df in document_frequency.items()
         }
+        # Code identifiers the corpus names (``qa.retrieval.identifiers``).
+        self.identifiers = corpus_identifiers(s.text for s in sentences)
         # A term the corpus never uses is as informative as the rarest one.
         self.unknown_idf = math.log(1 + (total + 0.5) / 0.5)
         # Terms of each sentence together with the one before it in the same paragraph.

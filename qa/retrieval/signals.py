@@ -22,6 +22,8 @@ What each signal is for:
   (``qa.answering.decision``).
 - ``time_missing``: the question is pinned to a time ("in 2019", "last year") that the quoted
   evidence does not state; also refused outright.
+- ``unknown_identifier``: the question names a code identifier (``functools.partial``,
+  ``lru_cache``) the corpus never names (``qa.retrieval.identifiers``); also refused outright.
 - ``margin``: lead of the best sentence over the runner-up.
 - ``dense_rank`` / ``lexical_rank``: reciprocal rank of the best sentence's chunk in the dense
   and in the BM25 ranking; both high means the two retrievers agree.
@@ -33,6 +35,7 @@ from __future__ import annotations
 import math
 
 from qa.retrieval.answer_type import AnswerType, contains_type, time_unmatched
+from qa.retrieval.identifiers import unknown_identifiers
 from qa.retrieval.retriever import CorpusTerms, Retrieval
 
 FEATURES: tuple[str, ...] = (
@@ -48,6 +51,7 @@ FEATURES: tuple[str, ...] = (
     "type_missing",
     "stated_type_missing",
     "time_missing",
+    "unknown_identifier",
     "margin",
     "dense_rank",
     "lexical_rank",
@@ -67,9 +71,13 @@ def _reciprocal_rank(ranking: list[int], wanted: set[int]) -> float:
 _STATED_KINDS = (AnswerType.NUMBER, AnswerType.DATE, AnswerType.NAME, AnswerType.SPEECH)
 
 
+_RULES = ("stated_type_missing", "time_missing", "unknown_identifier")
+
+
 def rule_refuses(signals: list[float]) -> bool:
-    """The question asks for a number, date, name or speech that the quoted evidence lacks, or
-    for a time it does not state: refused whatever the model says."""
+    """The question asks for a number, date, name or speech that the quoted evidence lacks, for
+    a time it does not state, or about an identifier the corpus never names: refused whatever
+    the model says."""
     return signals[FEATURES.index("stated_type_missing")] > 0 or signals[FEATURES.index("time_missing")] > 0
 
 
@@ -126,6 +134,7 @@ def compute_signals(
         float(type_missing),
         float(type_missing and retrieval.kind in _STATED_KINDS),
         float(time_unmatched(retrieval.query, quoted)),
+        float(bool(unknown_identifiers(retrieval.query, terms.identifiers))),
         best.score - runner_up,
         _reciprocal_rank(retrieval.dense_chunks, own_chunks),
         _reciprocal_rank(retrieval.lexical_chunks, own_chunks),

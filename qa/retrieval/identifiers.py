@@ -1,0 +1,60 @@
+"""Code identifiers a question names, and whether the corpus ever names them.
+
+Technical questions name the API they are about: ``functools.partial``, ``mkstemp()``,
+``lru_cache``, ``RotatingFileHandler``, ``PYTHONHASHSEED``. When the documents never name it, no
+sentence of theirs can say what it does, however well the rest of the question matches: the
+decision refuses (``qa.answering.decision``). Prose words never count, so a question in plain
+words is never refused here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+_IDENTIFIER = re.compile(
+    r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+"  # dotted: os.path.join, str.join
+    r"|[A-Za-z_]\w*\(\)"  # called: mkstemp()
+    r"|[a-z]\w*_\w+"  # snake_case: lru_cache
+    r"|[a-z]+[A-Z]\w*|[A-Z][a-z0-9]+[A-Z]\w*"  # camelCase, CamelCase: RotatingFileHandler
+    r"|[A-Z][A-Z0-9_]{3,}"  # CONSTANTS and environment variables: PYTHONHASHSEED
+)
+
+
+def _names(text: str) -> Iterable[tuple[str, list[str]]]:
+    """Each identifier in ``text``, lower-cased without "()", with its dotted parts."""
+    for match in _IDENTIFIER.finditer(text):
+        start, end = match.span()
+        if (start and text[start - 1] in "-./") or (end < len(text) and text[end] in "-/"):
+            continue  # part of a path, a URL or a designation, not an identifier of its own
+        name = match.group().removesuffix("()").lower()
+        parts = name.split(".")
+        if any(len(part) < 2 for part in parts):
+            continue  # "e.g", "U.S"
+        yield name, parts
+
+
+def corpus_identifiers(texts: Iterable[str]) -> frozenset[str]:
+    """Every identifier the corpus names, whole and by dotted part."""
+    known: set[str] = set()
+    for text in texts:
+        for name, parts in _names(text):
+            known.add(name)
+            known.update(parts)
+    return frozenset(known)
+
+
+def unknown_identifiers(question: str, known: frozenset[str]) -> list[str]:
+    """Identifiers of the question that the corpus never names (neither whole nor by last part).
+
+    A question typed in capitals has no CONSTANTS: its words are only shouted.
+    """
+    letters = [c for c in question if c.isalpha()]
+    shouted = sum(c.isupper() for c in letters) > len(letters) / 2
+    return [
+        name
+        for name, parts in _names(question)
+        if name not in known
+        and parts[-1] not in known
+        and not (shouted and "_" not in name and "." not in name)
+    ]
