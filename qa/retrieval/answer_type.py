@@ -113,7 +113,9 @@ _PROPER = re.compile(r"(?<![.!?“\"]\s)(?<!^)\b[A-Z][a-z]+")
 _PERSON = re.compile(
     r"\b(Mr|Mrs|Ms|Dr|President|Minister|General|Gen)\b\.?|\b[A-Z][a-z]+ [A-Z][a-z]+(-[a-z]+)?\b"
 )
-_PLACE = re.compile(r"\b(in|at|to|from|near|across|around|aboard|visited|toured)\s+(the\s+)?[A-Z]")
+_PLACE = re.compile(
+    r"\b([Ii]n|[Aa]t|[Tt]o|[Ff]rom|[Nn]ear|[Aa]cross|[Aa]round|[Aa]board|visited|toured)\s+(the\s+)?[A-Z]"
+)
 _REASON = re.compile(
     r"\b(because|since|so that|in order|to (help|get|gain|secure|show|replenish|boost|support)|"
     r"due to|as a result|for (fear|the sake)|aims?|goal|reason|purpose|need|needs|seeks?|wants?|"
