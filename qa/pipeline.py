@@ -168,13 +168,12 @@ class QAPipeline:
             timings_ms=turn.timings,
         )
 
-    def _extractive(self, turn: _Turn, evidence: list[ScoredSentence]) -> Answer:
+    def _extractive(self, turn: _Turn) -> Answer:
         decision = self.decide(turn)
         if not decision.answerable:
             return self._refusal(turn, decision)
         with _timed(turn.timings, "answer"):
-            assert turn.retrieval is not None
-            draft = self.answerer.compose(evidence, self.retriever, turn.retrieval.kind, turn.question)
+            draft = self.answerer.compose(decision.quoted, self.retriever)
             verify_citations(draft.citations, self.index.documents)
         return Answer(
             answer=draft.text,
@@ -188,7 +187,8 @@ class QAPipeline:
 
     def _answer_extractively(self, turn: _Turn, history: list[Turn] | None) -> Answer:
         turn.query = self.retrieval_query(turn.question, history)
-        return self._extractive(turn, self._retrieve(turn))
+        self._retrieve(turn)
+        return self._extractive(turn)
 
     def ask(
         self,
@@ -213,8 +213,7 @@ class QAPipeline:
         if turn.evidence is None:
             turn.query = self.retrieval_query(turn.question, history)
             await to_thread.run_sync(self._retrieve, turn)
-        assert turn.evidence is not None
-        answer = self._extractive(turn, turn.evidence)
+        answer = self._extractive(turn)
         return answer.model_copy(update={"fallback_reason": reason})
 
     def _llm_answer(self, llm: LLMComposer, turn: _Turn, reply: str, prompted: Prompted) -> Answer:

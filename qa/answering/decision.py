@@ -7,13 +7,14 @@ so "the article does not say" comes with the evidence that it does not.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from qa.answering.answerability import AnswerabilityModel, load_model
 from qa.answering.citations import make_citation
 from qa.answering.extractive import ExtractiveAnswerer
 from qa.config import AnsweringSettings
 from qa.contract import Citation
+from qa.corpus.chunking import Sentence
 from qa.retrieval.retriever import Retrieval, Retriever, ScoredSentence
 from qa.retrieval.signals import FEATURES, compute_signals, rule_refuses
 
@@ -48,6 +49,9 @@ class Decision:
     answerable: bool
     probability: float | None  # the model's, None under the plain threshold decision
     gap: ScoredSentence | None = None  # cited by a refusal when the corpus states the gap
+    # What an extractive answer quotes (sentence, evidence score), in citation order: the rules
+    # judged exactly these, and the answerer formats them.
+    quoted: list[tuple[Sentence, float]] = field(default_factory=list)
 
 
 def is_instruction(question: str) -> bool:
@@ -84,19 +88,25 @@ class Decider:
             self.model.artefact.fallback_min_score if min_score is None and self.model else min_score or 0.0
         )
 
-    def signals(self, retrieval: Retrieval) -> list[float]:
-        # The typed-answer and time rules look at what the answer would quote, near-ties included.
-        quoted = (
-            [
-                sentence.text
-                for sentence, _ in self._answerer.select(
-                    retrieval.sentences, self._retriever.index.sentences, retrieval.kind, retrieval.query
-                )
-            ]
-            if retrieval.sentences
-            else None
+    def quoted(self, retrieval: Retrieval, question: str | None = None) -> list[tuple[Sentence, float]]:
+        """What an extractive answer would quote for this evidence."""
+        if not retrieval.sentences:
+            return []
+        return self._answerer.select(
+            retrieval.sentences,
+            self._retriever.index.sentences,
+            retrieval.kind,
+            retrieval.query if question is None else question,
         )
-        return compute_signals(retrieval, self._retriever.terms, self._retriever.chunks_of_sentence, quoted)
+
+    def signals(
+        self, retrieval: Retrieval, quoted: list[tuple[Sentence, float]] | None = None
+    ) -> list[float]:
+        # The typed-answer and time rules look at what the answer would quote, near-ties included.
+        texts = [sentence.text for sentence, _ in (self.quoted(retrieval) if quoted is None else quoted)]
+        return compute_signals(
+            retrieval, self._retriever.terms, self._retriever.chunks_of_sentence, texts or None
+        )
 
     def probability(self, retrieval: Retrieval) -> float | None:
         return self.model.probability(self.signals(retrieval)) if self.model else None
@@ -107,7 +117,8 @@ class Decider:
         if not ranked or is_instruction(retrieval.query if question is None else question):
             return Decision(False, None)
         best = ranked[0].score
-        signals = self.signals(retrieval)
+        quoted = self.quoted(retrieval, question)
+        signals = self.signals(retrieval, quoted)
         probability = self.model.probability(signals) if self.model else None
         if self._settings.decision == "threshold" or probability is None:
             answerable = best >= self._fallback
@@ -122,7 +133,7 @@ class Decider:
             # among the rest.
             answerable = probability >= self.threshold and best >= self._fallback
         if answerable:
-            return Decision(True, probability)
+            return Decision(True, probability, quoted=quoted)
         return Decision(False, probability, self._gap(ranked) if self._settings.cite_gaps else None)
 
     def _gap(self, ranked: list[ScoredSentence]) -> ScoredSentence | None:

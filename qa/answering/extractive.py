@@ -70,15 +70,8 @@ class ExtractiveAnswerer:
         # Groups in rank order, so the best evidence is cited first; each reads speaker-first.
         return [(sentence, chosen[sentence.sentence_id]) for group in groups for sentence in group]
 
-    def compose(
-        self,
-        ranked: list[ScoredSentence],
-        retriever: Retriever,
-        kind: AnswerType = AnswerType.OTHER,
-        question: str = "",
-    ) -> Draft:
-        """Quotes and citations, best evidence first (a speaker's sentence stays before the quote)."""
-        ordered = self.select(ranked, retriever.index.sentences, kind, question)
+    def compose(self, ordered: list[tuple[Sentence, float]], retriever: Retriever) -> Draft:
+        """Quotes and citations for the sentences ``select`` chose, in that order."""
         parts: list[str] = []
         citations: list[Citation] = []
         for number, (sentence, score) in enumerate(ordered, start=1):
