@@ -197,7 +197,8 @@ def _attached_name(text: str, question: str) -> bool:
     anchors, names, joiners = set(), set(), set()
     for position, word in enumerate(words):
         bare = word.strip(".’'").lower()
-        if tokenize_query(word) and tokenize_query(word)[0] in asked_stems:
+        stems = tokenize_query(word)
+        if stems and stems[0] in asked_stems:
             anchors.add(position)
         is_name = (position > 0 and word[0].isupper()) or bool(_CODE_NAME.search(word))
         if is_name and bare not in _TITLE:
@@ -207,11 +208,11 @@ def _attached_name(text: str, question: str) -> bool:
                 names.add(position)
         if bare in _LINKS:
             joiners.add(position)
+    linked = anchors | names | joiners
     for name in names:
         for anchor in anchors:
             low, high = sorted((name, anchor))
-            between = range(low + 1, high)
-            if high - low <= NAME_REACH and all(i in anchors | names | joiners for i in between):
+            if high - low <= NAME_REACH and all(i in linked for i in range(low + 1, high)):
                 return True
     return False
 
