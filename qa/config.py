@@ -37,9 +37,10 @@ class EmbeddingSettings(BaseModel):
     batch_size: int = Field(default=64, ge=1)
     # ONNX export level (optimum): "O2" adds transformer fusions, exact maths; "O3" approximates GELU.
     onnx_optimization: Literal["none", "O1", "O2", "O3"] = "O2"
-    # Intra-op threads per embedding call (0 = library default). One is fastest under concurrency:
-    # queries are batched (below), and the other core serves HTTP.
-    threads: int = Field(default=1, ge=0)
+    # Intra-op threads per embedding call (0 = library default). Two: on this 2-core machine an
+    # answer's p50 fell from 5.6 to 3.7 ms for 8 % less throughput at 16 concurrent askers
+    # (benchmarks/bench_answer.py); concurrent questions are batched into one call (below).
+    threads: int = Field(default=2, ge=0)
     # Intra-op threads for index builds (0 = every core): a build is one big batch job, so it
     # should use the whole machine, unlike a query.
     build_threads: int = Field(default=0, ge=0)

@@ -59,11 +59,11 @@ def test_vectors_are_those_of_embedding_each_text_alone(settings: Settings) -> N
     assert current_generation(settings) == index.generation == index.path.name
 
 
-def test_builds_use_every_core_and_questions_one_thread(tmp_path: Path) -> None:
+def test_builds_use_every_core_and_questions_two_threads(tmp_path: Path) -> None:
     settings = Settings(index_dir=tmp_path, embedding=EmbeddingSettings(cache_dir=REPO / "index" / "models"))
     builder = make_build_embedder(settings)
     assert isinstance(builder, OnnxEmbedder)  # no query batching wrapper for builds
     options = builder._session.get_session_options()
     assert options.intra_op_num_threads == (os.cpu_count() or 1)
     query = make_embedder(settings)
-    assert query.inner._session.get_session_options().intra_op_num_threads == 1  # type: ignore[attr-defined]
+    assert query.inner._session.get_session_options().intra_op_num_threads == 2  # type: ignore[attr-defined]
