@@ -13,7 +13,13 @@ from qa.corpus.documents import parse_document
 from qa.errors import AnswerabilityModelError
 from qa.eval import EvidenceLocator, rate
 from qa.pipeline import QAPipeline
-from qa.retrieval.answer_type import AnswerType, contains_type, expected_type, time_unmatched
+from qa.retrieval.answer_type import (
+    AnswerType,
+    asks_for_event_time,
+    contains_type,
+    expected_type,
+    time_unmatched,
+)
 from qa.retrieval.identifiers import corpus_identifiers, unknown_identifiers
 from qa.retrieval.signals import FEATURES
 
@@ -209,3 +215,18 @@ def test_identifiers_the_corpus_never_names_are_unknown() -> None:
     # Prose, abbreviations, designations and shouting are not identifiers.
     for question in ("What did the U.S. say, e.g. about Tu-160s?", "WHAT DID KIM SAY ABOUT THE TRIP"):
         assert unknown_identifiers(question, known) == []
+
+
+@pytest.mark.parametrize(
+    ("question", "event"),
+    [
+        ("When did Kim return home?", True),
+        ("When will Russia deliver the drones?", True),
+        ("In what year was the state founded?", True),
+        # In documentation "when" often asks for a condition: no date can be required of it.
+        ("When is ValueError raised?", False),
+        ("When should I use a tuple instead of a list?", False),
+    ],
+)
+def test_only_a_date_of_an_event_is_required_of_the_evidence(question: str, event: bool) -> None:
+    assert asks_for_event_time(question) is event

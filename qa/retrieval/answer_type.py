@@ -137,6 +137,21 @@ _HAS = {
 }
 
 
+# A date question about an event: "when did / was / will …", "what year …". "When is X raised?"
+# or "when should I …" in documentation asks for a condition, which no date pattern can check.
+_EVENT_TIME = re.compile(
+    r"\bwhen (did|was|were|will|had)\b|\b(what|which) (year|day|month|date)\b"
+    r"|\b(in|on) what (year|day|date)\b"
+    r"|^\W*when\b(?!\s+(is|are|does|do|can|could|should|would|must|may|might)\b)",
+    re.IGNORECASE,
+)
+
+
+def asks_for_event_time(question: str) -> bool:
+    """The date asked for is when something happened or will happen, not a condition."""
+    return bool(_EVENT_TIME.search(question))
+
+
 def expected_type(question: str) -> AnswerType:
     """The first kind of answer the question's wording asks for (``OTHER`` when none)."""
     for kind, pattern in _ASKS:

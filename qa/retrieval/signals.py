@@ -16,7 +16,8 @@ What each signal is for:
 - ``type_asked`` / ``type_missing``: the question asks for a number, date, person, place, name
   or what someone said, and what the answer would quote (the best sentence, with the sentence
   naming its speaker) holds none the question does not already give; ``stated_type_missing``
-  the same for numbers, dates, names and speech only, whose tests hold in any text (a name may
+  the same for numbers, dates of events ("when did …", not "when is X raised?", a condition),
+  names and speech only, whose tests hold in any text (a name may
   be a code identifier; people and places are recognised by capitals, which technical text
   lacks). The decision refuses ``stated_type_missing`` questions outright
   (``qa.answering.decision``).
@@ -34,7 +35,7 @@ from __future__ import annotations
 
 import math
 
-from qa.retrieval.answer_type import AnswerType, contains_type, time_unmatched
+from qa.retrieval.answer_type import AnswerType, asks_for_event_time, contains_type, time_unmatched
 from qa.retrieval.identifiers import unknown_identifiers
 from qa.retrieval.retriever import CorpusTerms, Retrieval
 
@@ -132,7 +133,11 @@ def compute_signals(
         unknown / total if total else 1.0,
         float(asked),
         float(type_missing),
-        float(type_missing and retrieval.kind in _STATED_KINDS),
+        float(
+            type_missing
+            and retrieval.kind in _STATED_KINDS
+            and (retrieval.kind is not AnswerType.DATE or asks_for_event_time(retrieval.query))
+        ),
         float(time_unmatched(retrieval.query, quoted)),
         float(bool(unknown_identifiers(retrieval.query, terms.identifiers))),
         best.score - runner_up,
