@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from qa.config import IndexSettings, MilvusSettings, Settings
+from qa.corpus.chunking import context_texts
 from qa.corpus.documents import parse_document
 from qa.embedding.base import Embedder
 from qa.eval import evaluate, load_items
@@ -20,6 +23,7 @@ from tests.milvus_server import new_prefix
 
 pytestmark = pytest.mark.integration
 QUESTIONS = REPO / "eval" / "article" / "questions.jsonl"
+GRAPHLIB = Path("/usr/share/doc/python3.11/html/library/graphlib.html")
 
 
 def milvus_settings(settings: Settings, uri: str, **index: object) -> Settings:
@@ -182,3 +186,37 @@ def test_the_cli_fills_milvus_and_adds_and_removes_documents(
     finally:
         MilvusIndex(get_settings()).drop()
         get_settings.cache_clear()
+
+
+@pytest.mark.skipif(not GRAPHLIB.is_file(), reason="python3.11-doc is not installed")
+def test_a_page_with_sections_is_embedded_alike_on_both_backends(
+    milvus_uri: str, tmp_path: Path, real_embedder: Embedder
+) -> None:
+    """Both backends embed a sentence under its title and section (contextual headers)."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copyfile(GRAPHLIB, corpus / "library-graphlib.html")
+    local = Settings(
+        corpus_dir=corpus, index_dir=tmp_path / "index", database_url=f"sqlite:///{tmp_path / 'qa.db'}"
+    )
+    remote = milvus_settings(local, milvus_uri)
+    on_faiss = QAPipeline.load(local, embedder_factory=lambda _: real_embedder).index
+    on_milvus = QAPipeline.load(remote, embedder_factory=lambda _: real_embedder).index
+    try:
+        assert on_milvus.sentences == on_faiss.sentences
+        sentences, document = on_faiss.sentences, on_faiss.documents["library-graphlib"]
+        expected = real_embedder.embed(context_texts(sentences, document.title))
+        ids = [s.sentence_id for s in sentences]
+        sectioned = [s.sentence_id for s in sentences if s.section and s.section != document.title]
+        assert len(sectioned) > 20
+        for index in (on_faiss, on_milvus):
+            contexts = index.search.vectors("contexts", ids)
+            assert np.abs(contexts - expected).max() < 1e-4
+            # Under a section the context is not the sentence alone.
+            plain = index.search.vectors("sentences", sectioned)
+            assert np.abs(plain - contexts[sectioned]).max() > 0.05
+        vector = real_embedder.embed(["What does TopologicalSorter.prepare() do?"])
+        for name in ("chunks", "sentences", "contexts"):
+            assert on_milvus.search.dense(name, vector, 5) == on_faiss.search.dense(name, vector, 5)
+    finally:
+        MilvusIndex(remote).drop()

@@ -238,7 +238,7 @@ def test_cli_citations_show_the_section(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("QA_EMBEDDING__CACHE_DIR", str(REPO / "index" / "models"))
     get_settings.cache_clear()
     try:
-        result = CliRunner().invoke(cli, ["ask", "Where should the dictionary of a fuzz target be named?"])
+        result = CliRunner().invoke(cli, ["ask", "How do I add a new fuzz target?"])
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output

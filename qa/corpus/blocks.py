@@ -69,13 +69,17 @@ class TextBuilder:
         self._length += len(text)
         self.blocks.append(Block(start, self._length, kind, self.section))
 
-    def heading(self, text: str, level: int, *, show: bool = True) -> None:
-        """Open a section; with ``show`` off it titles what follows without entering the text."""
+    def heading(self, text: str, level: int, *, show: bool = True, section: str = "") -> None:
+        """Open a section; with ``show`` off it titles what follows without entering the text.
+
+        ``section``: the title the section is known by when it is more than the heading's own
+        text (terms described together: "operator.lshift(a, b), operator.__lshift__(a, b)").
+        """
         title = collapse(text)
         if not title:
             return
         self.close(level)
-        self._headings.append((level, title))
+        self._headings.append((level, collapse(section) or title))
         if show:
             self.add(title, "heading")
 

@@ -103,16 +103,35 @@ def build_chunks(
     return chunks
 
 
-def context_texts(sentences: list[Sentence]) -> list[str]:
-    """Each sentence preceded by the one before it in its document.
+def heading_of(sentence: Sentence, title: str = "") -> str:
+    """The contextual header of a sentence: its page title and section ("gc — Garbage Collector
+    interface › gc.collect(generation=2)"), the section alone when it repeats the title, empty
+    for text without sections."""
+    if not sentence.section:
+        return ""
+    if not title or sentence.section.casefold() == title.casefold():
+        return sentence.section
+    return f"{title} › {sentence.section}"
 
-    "“They have 2 million workers…,” he said." means little alone; read after "Chun In-bum …
-    said Pyongyang's arms complex should not be underestimated." it matches "arms industry".
+
+def context_texts(sentences: list[Sentence], title: str = "") -> list[str]:
+    """What each sentence is embedded as "in context" (the ``contexts`` vector set).
+
+    Under a section (HTML, Markdown, PDF), the sentence under its contextual header: "Return a
+    shifted left by b." means nothing alone; under "operator › operator.lshift(a, b)" it answers
+    "what does operator.lshift return?" (contextual headers, as docs RAG does; the quoted span
+    stays the sentence itself). Without sections (plain text), the sentence after the one
+    before it: "“They have 2 million workers…,” he said." means little alone; read after "Chun
+    In-bum … said Pyongyang's arms complex should not be underestimated." it matches "arms
+    industry". ``title`` is the sentences' document title (one document at a time).
     """
     texts = []
     for position, sentence in enumerate(sentences):
+        header = heading_of(sentence, title)
         previous = sentences[position - 1] if position else None
-        if previous is not None and previous.doc_id == sentence.doc_id:
+        if header:
+            texts.append(f"{header}\n{sentence.text}")
+        elif previous is not None and previous.doc_id == sentence.doc_id:
             texts.append(f"{previous.text} {sentence.text}")
         else:
             texts.append(sentence.text)

@@ -130,6 +130,7 @@ class _Walker:
         self._buffer: list[str] = []
         self._kind: BlockKind = "text"
         self._terms = 0  # depth of nested definition lists
+        self._term = ""  # the section title of the last definition term(s)
 
     def flush(self) -> None:
         text = "".join(self._buffer)
@@ -148,7 +149,13 @@ class _Walker:
             self.out.heading(text, _HEADINGS[tag], show=show)
         elif tag == "dt":
             self.flush()
-            self.out.heading(_inline(element), TERM_LEVEL + self._terms)
+            term = collapse(_inline(element))
+            previous = element.getprevious()
+            # Terms listed together share one description (operator.lshift and
+            # operator.__lshift__, the five Fraction constructors): it sits under all of them.
+            together = previous is not None and previous.tag == "dt" and self._term != ""
+            self._term = f"{self._term}, {term}" if together else term
+            self.out.heading(term, TERM_LEVEL + self._terms, section=self._term)
         elif tag == "pre":
             self.flush()
             self.out.add(_inline(element), "code")

@@ -17,6 +17,11 @@ import pysbd
 from qa.corpus.blocks import WHOLE, Block, BlockKind
 
 _PARAGRAPH = re.compile(r"[^\n]+")
+# A parenthesised aside that is no sentence of its own: "(default: 70)", "(see bpo-17482)".
+# pysbd cuts it off ("(default: 70) The maximum length of wrapped lines." becomes two), leaving a
+# fragment that answers nothing and a sentence that lost its value; "(Not the gamma function!)"
+# ends like a sentence and stays one.
+_FRAGMENT = re.compile(r"\([^()]*[^.!?()\s]\)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +68,25 @@ def split_paragraph(text: str, start: int, end: int) -> list[tuple[int, int]]:
         cursor = found + len(piece)
     if text[cursor:end].strip():
         spans.append((cursor, end))
-    return [s for s in (_trimmed(text, a, b) for a, b in spans) if s[0] < s[1]]
+    trimmed = [s for s in (_trimmed(text, a, b) for a, b in spans) if s[0] < s[1]]
+    return _join_fragments(text, trimmed)
+
+
+def _join_fragments(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Each parenthesised fragment joins the sentence after it (the one before, at the end)."""
+    joined: list[tuple[int, int]] = []
+    carried: int | None = None  # start of a fragment waiting for its sentence
+    for start, end in spans:
+        if carried is not None:
+            start, carried = carried, None
+        if _FRAGMENT.fullmatch(text, start, end):
+            carried = start
+            continue
+        joined.append((start, end))
+    if carried is not None:
+        last_end = spans[-1][1]
+        joined[-1:] = [(joined[-1][0], last_end)] if joined else [(carried, last_end)]
+    return joined
 
 
 def split_sentences(text: str) -> list[Span]:

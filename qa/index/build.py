@@ -105,11 +105,14 @@ def _vectors_with_reuse(
     for done, document in enumerate(to_embed, start=1):
         sentence_rows = rows_by_doc["sentences"].get(document.doc_id, [])
         own = [sentences[i] for i in sentence_rows]
-        for row, sentence, context in zip(sentence_rows, own, context_texts(own), strict=True):
+        for row, sentence, context in zip(
+            sentence_rows, own, context_texts(own, document.title), strict=True
+        ):
             pending.append(("sentences", row, sentence.text))
             pending.append(("contexts", row, context))
         pending.extend(
-            ("chunks", row, search_text(chunks[row])) for row in rows_by_doc["chunks"].get(document.doc_id, [])
+            ("chunks", row, search_text(chunks[row]))
+            for row in rows_by_doc["chunks"].get(document.doc_id, [])
         )
         if len(pending) >= step:
             flush()

@@ -12,7 +12,9 @@ from qa.corpus.documents import corpus_checksums
 from qa.errors import IndexCorruptError, IndexMissingError
 
 # 4: sentences record their kind (text, item, heading, code) and section; chunks their section.
-FORMAT_VERSION = 4
+# 5: sentences under a section are embedded in context under their title and section (contextual
+#    headers), and a parenthesised fragment ("(default: 70)") is one sentence with the next.
+FORMAT_VERSION = 5
 CURRENT = "current"
 
 

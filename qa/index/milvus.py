@@ -185,7 +185,8 @@ class MilvusIndex:
         chunking = self.settings.chunking
         chunks = build_chunks([document], sentences, chunking.sentences_per_chunk, chunking.overlap)
         if vectors is None:
-            texts = [s.text for s in sentences] + context_texts(sentences) + [search_text(c) for c in chunks]
+            in_context = context_texts(sentences, document.title)
+            texts = [s.text for s in sentences] + in_context + [search_text(c) for c in chunks]
             embedded = _embed(embedder, texts, self.settings.embedding.batch_size * 16)
             n = len(sentences)
             vectors = {

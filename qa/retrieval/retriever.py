@@ -3,16 +3,21 @@
 Chunks find the right neighbourhood; sentences are what we quote, so every candidate sentence
 gets an absolute evidence score that answer selection and the refusal threshold both use:
 
-    evidence = max(cosine(question, sentence), cosine(question, sentence read after the previous one))
-             + coverage_weight * idf-weighted share of question terms in the sentence * length factor
-             + context_weight  * the same share over the sentence and the one before it
+    evidence = max(cosine(question, sentence), cosine(question, sentence in context))
+             + coverage_weight * idf-weighted share of question terms in the sentence and its
+                                 section title * length factor
+             + context_weight  * the same share over those and the sentence before it
              + type_weight     * [the sentence holds the kind of answer asked for: number, date, ...]
 
 The lexical terms reward exact names and numbers that embeddings blur; the context term lets a
 quote inherit the speaker named in the sentence before it; so does the in-context cosine, for
-sentences whose subject is only a pronoun. The length factor keeps a three-word fragment from
-winning on coverage alone; the type term is the reader-style part: of two neighbours sharing the
-question's words, the one holding the number (or name, place, reason) asked for wins.
+sentences whose subject is only a pronoun. In documents with sections the sentence "in context"
+is the sentence under its page title and section (``qa.corpus.chunking.context_texts``) and the
+section title's terms count as the sentence's: "Return a shifted left by b." answers "what does
+operator.lshift return?" only through its section "operator.lshift(a, b)". The length factor
+keeps a three-word fragment from winning on coverage alone; the type term is the reader-style
+part: of two neighbours sharing the question's words, the one holding the number (or name,
+place, reason) asked for wins.
 """
 
 from __future__ import annotations
@@ -84,13 +89,19 @@ class CorpusTerms:
         self.identifiers = corpus_identifiers(s.text for s in sentences)
         # A term the corpus never uses is as informative as the rarest one.
         self.unknown_idf = math.log(1 + (total + 0.5) / 0.5)
-        # Terms of each sentence together with the one before it in the same paragraph.
+        # Terms of the section each sentence sits in: in documentation the section title names
+        # what its sentences are about ("gc.collect(generation=2)" over "The number of
+        # unreachable objects found is returned."), so they count as the sentence's own terms.
+        titles = sorted({s.section for s in sentences if s.section})
+        section_tokens = dict(zip(titles, map(frozenset, tokenize(titles)), strict=True)) if titles else {}
+        self.section_terms = [section_tokens.get(s.section, frozenset()) for s in sentences]
+        # Terms of each sentence with its section and the sentence before it in the same paragraph.
         self.context_terms = [
-            terms | self.sentence_terms[i - 1]
+            terms | self.sentence_terms[i - 1] | self.section_terms[i]
             if i > 0
             and (sentences[i - 1].doc_id, sentences[i - 1].paragraph)
             == (sentences[i].doc_id, sentences[i].paragraph)
-            else terms
+            else terms | self.section_terms[i]
             for i, terms in enumerate(self.sentence_terms)
         ]
 
@@ -200,8 +211,9 @@ class Retriever:
         scored = []
         for sentence_id, similarity in zip(ids, dense, strict=True):
             terms = self.terms.sentence_terms[sentence_id]
+            # Short sentences get less lexical credit by their own length, section included or not.
             length = min(1.0, len(terms) / FULL_LENGTH_TERMS)
-            coverage = _coverage(weights, terms)
+            coverage = _coverage(weights, terms | self.terms.section_terms[sentence_id])
             context = _coverage(weights, self.terms.context_terms[sentence_id])
             sentence = self._index.sentences[sentence_id]
             has_type = contains_type(sentence.text, kind, question)
