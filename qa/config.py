@@ -262,7 +262,7 @@ class Settings(BaseSettings):
     # sqlite:///relative.db, sqlite:////absolute.db, or postgresql://user@host:5432/db (docs/deploy.md).
     database_url: str = "sqlite:///data/qa.db"
     database_busy_timeout_s: float = Field(default=5.0, ge=0)  # wait this long for a locked database
-    database_pool_size: int = Field(default=5, ge=1)  # PostgreSQL connections per replica
+    database_pool_size: int = Field(default=10, ge=1)  # PostgreSQL connections per replica, kept open
     # Shared state for several replicas (rate limits, Slack dedupe, stream slots); unset = in process.
     redis_url: str | None = None  # redis://host:6379/0
     redis_key_prefix: str = "qa:"  # lets several deployments (or test runs) share one Redis
