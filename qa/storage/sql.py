@@ -22,10 +22,11 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql.expression import Executable
 
 from qa.contract import Answer, Citation, Turn
 from qa.errors import NotFoundError, StorageError
@@ -63,6 +64,46 @@ def _message(row: Any) -> StoredMessage:
     )
 
 
+def _turn_statements(dialect: str) -> tuple[Executable, Executable]:
+    """The two statements that store a turn, built once (SQLAlchemy then reuses their compiled
+    form; building them per call cost more than running them on SQLite).
+
+    The first creates the conversation, or touches it when it is the owner's, and returns a row
+    only when it is: on PostgreSQL the conflict locks the row, so writers of one conversation
+    queue there and the second statement, which numbers the message, sees their messages.
+    """
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    new = insert(conversations).values(
+        id=bindparam("p_conversation"),
+        created_at=bindparam("p_now"),
+        updated_at=bindparam("p_now"),
+        owner=bindparam("p_owner"),
+    )
+    claim = new.on_conflict_do_update(
+        index_elements=["id"],
+        set_={"updated_at": new.excluded.updated_at},
+        where=conversations.c.owner == bindparam("p_owner"),
+    ).returning(conversations.c.id)
+    next_seq = (
+        select(func.coalesce(func.max(messages.c.seq), 0) + 1)
+        .where(messages.c.conversation_id == bindparam("p_conversation"))
+        .scalar_subquery()
+    )
+    append = messages.insert().values(
+        id=bindparam("p_message"),
+        conversation_id=bindparam("p_conversation"),
+        seq=next_seq,
+        created_at=bindparam("p_now"),
+        question=bindparam("p_question"),
+        answer=bindparam("p_answer"),
+        answerable=bindparam("p_answerable"),
+        citations=bindparam("p_citations"),
+        timings=bindparam("p_timings"),
+        mode=bindparam("p_mode"),
+    )
+    return claim, append
+
+
 class SQLStore:
     """Conversations, messages and feedback in SQLite or PostgreSQL.
 
@@ -77,7 +118,16 @@ class SQLStore:
         self._history_limit = history_limit
         self.database = open_database(url, busy_timeout_s, pool_size)
         self.dialect = self.database.dialect
-        self._insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        self._claim, self._append = _turn_statements(self.dialect)
+        # Each stored message is two turns, so fetch enough messages to fill the limit; the owner
+        # comes with them (a conversation without messages is one row of NULLs).
+        self._history = (
+            select(conversations.c.owner, messages.c.question, messages.c.answer)
+            .select_from(conversations.outerjoin(messages, messages.c.conversation_id == conversations.c.id))
+            .where(conversations.c.id == bindparam("p_conversation"))
+            .order_by(messages.c.seq.desc())
+            .limit(max(1, (history_limit + 1) // 2))
+        )
         self._writes: set[asyncio.Task[Any]] = set()
         self._verified = False
         self._closed = False
@@ -155,18 +205,9 @@ class SQLStore:
 
         ``NotFoundError`` when unknown or someone else's (indistinguishable on purpose).
         """
-        # Each stored message is two turns, so fetch enough messages to fill the limit; the owner
-        # comes with them (a conversation without messages is one row of NULLs).
-        query = (
-            select(conversations.c.owner, messages.c.question, messages.c.answer)
-            .select_from(conversations.outerjoin(messages, messages.c.conversation_id == conversations.c.id))
-            .where(conversations.c.id == conversation_id)
-            .order_by(messages.c.seq.desc())
-            .limit(max(1, (self._history_limit + 1) // 2))
-        )
 
         def read(db: Connection) -> list[Any]:
-            return list(db.execute(query).all())
+            return list(db.execute(self._history, {"p_conversation": conversation_id}).all())
 
         rows = await self._read(read)
         if not rows or rows[0].owner != owner:
@@ -181,39 +222,30 @@ class SQLStore:
     async def record(self, question: str, answer: Answer, owner: str) -> None:
         """Persist one question and its answer (atomically), creating the conversation for
         ``owner`` when new; ``NotFoundError`` (nothing written) when someone else holds it."""
-        cid = answer.conversation_id
-        now = _now()
-        # Create the conversation, or touch it if it is the owner's: one statement that returns a
-        # row only when the conversation is ours. On PostgreSQL the conflict locks the row, so
-        # writers of one conversation queue here and the next statement sees their messages.
-        insert = self._insert(conversations).values(id=cid, created_at=now, updated_at=now, owner=owner)
-        claim = insert.on_conflict_do_update(
-            index_elements=["id"],
-            set_={"updated_at": insert.excluded.updated_at},
-            where=conversations.c.owner == owner,
-        ).returning(conversations.c.id)
-        next_seq = (
-            select(func.coalesce(func.max(messages.c.seq), 0) + 1)
-            .where(messages.c.conversation_id == cid)
-            .scalar_subquery()
-        )
-        append = messages.insert().values(
-            id=answer.message_id,
-            conversation_id=cid,
-            seq=next_seq,
-            created_at=now,
-            question=question,
-            answer=answer.answer,
-            answerable=int(answer.answerable),
-            citations=json.dumps([c.model_dump() for c in answer.citations], ensure_ascii=False),
-            timings=json.dumps(answer.timings_ms),
-            mode=answer.mode,
-        )
+        values = {
+            "p_conversation": answer.conversation_id,
+            "p_owner": owner,
+            "p_now": _now(),
+            "p_message": answer.message_id,
+            "p_question": question,
+            "p_answer": answer.answer,
+            "p_answerable": int(answer.answerable),
+            "p_mode": answer.mode,
+        }
+        citations, timings = answer.citations, answer.timings_ms
 
         def write(db: Connection) -> bool:
-            if db.execute(claim).first() is None:
+            if db.execute(self._claim, values).first() is None:
                 return False
-            db.execute(append)
+            stored = [c.model_dump() for c in citations]
+            db.execute(
+                self._append,
+                {
+                    **values,
+                    "p_citations": json.dumps(stored, ensure_ascii=False),
+                    "p_timings": json.dumps(timings),
+                },
+            )
             return True
 
         if not await self._write(write):
