@@ -41,6 +41,10 @@ class EmbeddingSettings(BaseModel):
     # answer's p50 fell from 5.6 to 3.7 ms for 8 % less throughput at 16 concurrent askers
     # (benchmarks/bench_answer.py); concurrent questions are batched into one call (below).
     threads: int = Field(default=2, ge=0)
+    # Whether ONNX Runtime's intra-op threads spin-wait between parallel sections (its default).
+    # Off: a server's event loop, the other answers in flight and anything else on the machine get
+    # the CPU that spinning burnt (docs/performance.md, "Serving").
+    intra_op_spinning: bool = False
     # Intra-op threads for index builds (0 = every core): a build is one big batch job, so it
     # should use the whole machine, unlike a query.
     build_threads: int = Field(default=0, ge=0)
