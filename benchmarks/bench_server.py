@@ -6,7 +6,9 @@ and index load). Then ``POST /v1/chat`` with the dev questions: one client in se
 p50/p95, stdlib ``http.client``), then ``--concurrency`` clients at once (httpx, asyncio:
 throughput and errors). The load generator runs on the same machine and takes CPU from the
 server, so throughput here is a lower bound.
-Peak RSS is the server's high-water mark (VmHWM) at the end.
+Peak RSS is the server's high-water mark (VmHWM) at the end. Each phase also records the server
+process's CPU time per answer (user + system, all threads): on a machine shared with other work
+the latencies move with the load, the CPU an answer costs much less.
 
     python benchmarks/bench_server.py --requests 2000
 """
@@ -30,7 +32,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import REPO, peak_rss_mb, questions, rss_mb, summary_ms, write_result
+from benchmarks.common import REPO, cpu_seconds, peak_rss_mb, questions, rss_mb, summary_ms, write_result
 
 
 def free_port() -> int:
@@ -61,8 +63,9 @@ def wait_ready(base: str, process: subprocess.Popen[bytes], log: Path, timeout: 
     raise RuntimeError("server not ready in time")
 
 
-def sequential(port: int, asked: list[str], rounds: int) -> tuple[list[float], int]:
-    """One client, one keep-alive connection, one request at a time.
+def sequential(port: int, asked: list[str], rounds: int, server_pid: int) -> tuple[list[float], int, float]:
+    """One client, one keep-alive connection, one request at a time: latencies, errors, and the
+    server's CPU seconds for them (after the warm-up pass).
 
     The standard library's ``http.client`` is used here because it adds the least client-side
     time (httpx adds ~0.4 ms per request), so the figure is the server's.
@@ -81,15 +84,17 @@ def sequential(port: int, asked: list[str], rounds: int) -> tuple[list[float], i
     try:
         for question in asked:  # warm-up
             ask(question)
+        before = cpu_seconds(server_pid)
         for _ in range(rounds):
             for question in asked:
                 started = time.perf_counter()
                 status = ask(question)
                 times.append(time.perf_counter() - started)
                 errors += status != 200
+        cpu_s = cpu_seconds(server_pid) - before
     finally:
         connection.close()
-    return times, errors
+    return times, errors, cpu_s
 
 
 async def concurrent(base: str, asked: list[str], clients: int, total: int) -> dict[str, Any]:
@@ -168,11 +173,19 @@ def main(argv: list[str] | None = None) -> None:
         try:
             cold_start = wait_ready(base, process, log)
             rss_ready = rss_mb(process.pid)
-            times, errors = sequential(port, asked, args.rounds)
+            times, errors, cpu_s = sequential(port, asked, args.rounds, process.pid)
+            before = cpu_seconds(process.pid)
             loaded = asyncio.run(concurrent(base, asked, args.concurrency, args.requests))
+            loaded["server_cpu_ms_per_answer"] = round(
+                1000 * (cpu_seconds(process.pid) - before) / args.requests, 2
+            )
             result = {
                 "cold_start_to_ready_s": round(cold_start, 2),
-                "http_concurrency_1": {**summary_ms(times), "errors": errors},
+                "http_concurrency_1": {
+                    **summary_ms(times),
+                    "errors": errors,
+                    "server_cpu_ms_per_answer": round(1000 * cpu_s / len(times), 2),
+                },
                 f"http_concurrency_{args.concurrency}": loaded,
                 "rss_when_ready_mb": rss_ready,
                 "rss_end_mb": rss_mb(process.pid),

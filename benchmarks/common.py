@@ -90,6 +90,14 @@ def rss_mb(pid: int | None = None) -> float:
     return round(float(psutil.Process(pid).memory_info().rss) / 1024**2, 1)
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, every thread) a live process has used so far, in seconds."""
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
 def peak_rss_mb(pid: int | None = None) -> float | None:
     """The kernel's high-water mark of resident memory (VmHWM) of a live process, in MB."""
     try:

@@ -199,8 +199,13 @@ def render(results: Path) -> str:
             f"| concurrency {loaded['clients']}: latency p50 / p95 | {loaded['latency']['p50_ms']} / "
             f"{loaded['latency']['p95_ms']} ms |",
             f"| RSS when ready / peak | {server['rss_when_ready_mb']} / {server['peak_rss_mb']} MB |",
-            "",
         ]
+        if "server_cpu_ms_per_answer" in c1:  # results written before the CPU was recorded lack it
+            lines.append(
+                f"| server CPU per answer (all threads), concurrency 1 / {loaded['clients']} | "
+                f"{c1['server_cpu_ms_per_answer']} / {loaded['server_cpu_ms_per_answer']} ms |"
+            )
+        lines.append("")
     if embed:
         lines += [
             f"## Embedding (`python benchmarks/bench_embed.py`, load {embed['machine']['load_avg_1m']})",

@@ -41,6 +41,10 @@ class EmbeddingSettings(BaseModel):
     # answer's p50 fell from 5.6 to 3.7 ms for 8 % less throughput at 16 concurrent askers
     # (benchmarks/bench_answer.py); concurrent questions are batched into one call (below).
     threads: int = Field(default=2, ge=0)
+    # Whether ONNX Runtime's intra-op threads spin-wait between parallel sections (its default).
+    # Off: a server's event loop, the other answers in flight and anything else on the machine get
+    # the CPU that spinning burnt (docs/performance.md, "Serving").
+    intra_op_spinning: bool = False
     # Intra-op threads for index builds (0 = every core): a build is one big batch job, so it
     # should use the whole machine, unlike a query.
     build_threads: int = Field(default=0, ge=0)
@@ -262,7 +266,7 @@ class Settings(BaseSettings):
     # sqlite:///relative.db, sqlite:////absolute.db, or postgresql://user@host:5432/db (docs/deploy.md).
     database_url: str = "sqlite:///data/qa.db"
     database_busy_timeout_s: float = Field(default=5.0, ge=0)  # wait this long for a locked database
-    database_pool_size: int = Field(default=5, ge=1)  # PostgreSQL connections per replica
+    database_pool_size: int = Field(default=10, ge=1)  # PostgreSQL connections per replica, kept open
     # Shared state for several replicas (rate limits, Slack dedupe, stream slots); unset = in process.
     redis_url: str | None = None  # redis://host:6379/0
     redis_key_prefix: str = "qa:"  # lets several deployments (or test runs) share one Redis

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +33,19 @@ def _admin(statement: str) -> None:
         pool.submit(asyncio.run, _execute(statement)).result()
 
 
+async def _fetchval(statement: str) -> object:
+    connection = await asyncpg.connect(ADMIN_URL, timeout=3)
+    try:
+        return await connection.fetchval(statement)
+    finally:
+        await connection.close()
+
+
+def _admin_value(statement: str) -> object:
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, _fetchval(statement)).result()
+
+
 def postgres_unreachable() -> str | None:
     """Why PostgreSQL cannot be used, or None when it can."""
     try:
@@ -51,6 +65,15 @@ def fresh_postgres_database() -> Iterator[str]:
         yield f"{base}/{name}"
     finally:
         _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def end_sessions(url: str) -> None:
+    """End every session of the database at ``url``, as a PostgreSQL restart does, and wait until
+    the server has closed them."""
+    name = url.rpartition("/")[2]
+    _admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+    while _admin_value(f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{name}'"):
+        time.sleep(0.01)
 
 
 REDIS_URL = os.environ.get("QA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -66,6 +66,16 @@ def test_onnx_vectors_match_pytorch(onnx_embedder: OnnxEmbedder, torch_embedder:
     assert float(np.min(np.sum(single * onnx[:5], axis=1))) >= 0.9999
 
 
+def test_intra_op_threads_do_not_spin_unless_asked(onnx_embedder: OnnxEmbedder) -> None:
+    """Spin-waiting threads would take the CPU a server's event loop and other answers need."""
+    key = "session.intra_op.allow_spinning"
+    assert onnx_embedder.session_options.get_session_config_entry(key) == "0"
+    settings = EmbeddingSettings(intra_op_spinning=True)
+    spinning = OnnxEmbedder(exported_model_dir(resolve_model_path(settings), MODELS, "O2"), settings)
+    with pytest.raises(RuntimeError, match="does not have configuration"):
+        spinning.session_options.get_session_config_entry(key)  # unset: ONNX Runtime's default, spin
+
+
 def test_long_text_is_truncated_not_rejected(onnx_embedder: OnnxEmbedder) -> None:
     vector = onnx_embedder.embed([ARTICLE.read_text(encoding="utf-8")])
     assert vector.shape == (1, 384) and np.isfinite(vector).all()

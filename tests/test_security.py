@@ -7,9 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from limits import parse_many
 
 from qa.api.app import create_app
 from qa.api.observability import logging_config
+from qa.api.ratelimit import LocalMovingWindow
 from qa.config import SecuritySettings, Settings, WidgetKey
 from qa.pipeline import QAPipeline
 from qa.service.slots import MemorySlots
@@ -110,6 +112,22 @@ def test_over_the_limit_is_429_with_retry_after(tmp_path_factory: pytest.TempPat
         # The widget's budget is its own: the server key still has its (higher) one.
         server = [client.get("/v1/documents", headers=bearer(SERVER_KEY)).status_code for _ in range(6)]
         assert server == [200] * 5 + [429]
+
+
+def test_local_limits_count_the_last_window_exactly() -> None:
+    """This process's counters (no Redis) keep the moving-window rule of ``limits``."""
+    now = [1000.0]
+    window = LocalMovingWindow(clock=lambda: now[0])
+    [limit] = parse_many("3/minute")
+    assert [window.hit(limit, "a") for _ in range(3)] == [None, None, None]
+    assert window.hit(limit, "a") == 60  # the first hit leaves the window in 60 s
+    assert window.hit(limit, "b") is None  # each caller has a budget of its own
+    now[0] += 30
+    assert window.hit(limit, "a") == 30  # refused hits do not count
+    now[0] += 30
+    assert [window.hit(limit, "a") for _ in range(4)] == [None, None, None, 60]
+    now[0] += 3600  # long forgotten: a fresh budget
+    assert [window.hit(limit, "a") for _ in range(4)] == [None, None, None, 60]
 
 
 def test_guessing_keys_is_rate_limited_by_ip(tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -12,7 +12,7 @@ import pytest
 from qa.errors import NotFoundError, StorageError
 from qa.storage.factory import database_state, open_store, upgrade_database
 from qa.storage.sql import SchemaOutdatedError, SQLStore
-from tests.databases import fresh_postgres_database, postgres_unreachable
+from tests.databases import end_sessions, fresh_postgres_database, postgres_unreachable
 from tests.test_store import make_answer
 
 ALICE, BOB = "key:alice", "key:bob"
@@ -129,6 +129,22 @@ async def test_close_finishes_writes_and_a_cancelled_caller_loses_nothing(
     reopened = await SQLStore(database_url).open()
     assert len((await reopened.conversation("c", ALICE)).messages) == 20
     await reopened.close()
+
+
+async def test_connections_the_server_closed_cost_no_request_an_error() -> None:
+    """After a PostgreSQL restart (here: the server ends every session) the next requests get
+    fresh connections instead of errors."""
+    if reason := postgres_unreachable():
+        pytest.skip(reason)
+    with fresh_postgres_database() as url:
+        await upgrade_database(url)
+        store = await SQLStore(url).open()
+        await asyncio.gather(*(store.record(f"q{n}", make_answer("c", f"m{n}"), ALICE) for n in range(4)))
+        end_sessions(url)
+        await asyncio.sleep(0.05)  # the event loop reads the servers' goodbyes
+        await store.record("after", make_answer("c", "m_after"), ALICE)
+        assert len(await store.history("c", ALICE)) == 10
+        await store.close()
 
 
 async def test_unmigrated_postgresql_is_refused_with_the_fix_named() -> None:

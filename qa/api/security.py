@@ -3,10 +3,11 @@
 * Server keys (``QA_API_KEYS``) and widget keys (``QA_SECURITY__WIDGET_KEYS``, each bound to an
   origin allowlist) as ``Authorization: Bearer <key>``; compared in constant time, never logged.
   When no key of either kind is configured the API is open (development).
-* Rate limits with the ``limits`` library: per server key, per widget key and client IP (lower),
-  and per client IP for everything not made with a server key. 429 carries ``Retry-After``.
-  With ``QA_REDIS_URL`` the counters live in Redis, shared by every replica; when Redis is
-  unreachable each replica falls back to its own counters (fail open to per-replica limits).
+* Moving-window rate limits (``qa.api.ratelimit``, ``limits`` notation): per server key, per widget
+  key and client IP (lower), and per client IP for everything not made with a server key. 429
+  carries ``Retry-After``. With ``QA_REDIS_URL`` the counters live in Redis (``limits``' storage),
+  shared by every replica; when Redis is unreachable each replica falls back to its own counters
+  (fail open to per-replica limits).
 * Request bodies are capped (413) before the app reads them; concurrent SSE answers are capped
   per process and per client (429).
 * Security headers on every response; CORS (Starlette's middleware) admits exactly the origins of

@@ -12,12 +12,16 @@ tests check the vectors against ``SentenceTransformer.encode`` (cosine >= 0.9999
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from qa.config import EmbeddingSettings
 from qa.embedding.base import Vectors
 from qa.errors import ModelMissingError
+
+if TYPE_CHECKING:
+    import onnxruntime
 
 
 class OnnxEmbedder:
@@ -33,6 +37,8 @@ class OnnxEmbedder:
         options = onnxruntime.SessionOptions()
         if settings.threads:
             options.intra_op_num_threads = settings.threads
+        if not settings.intra_op_spinning:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._session = onnxruntime.InferenceSession(
                 str(exported / str(marker["file_name"])), options, providers=["CPUExecutionProvider"]
@@ -50,6 +56,11 @@ class OnnxEmbedder:
         self._model_id = settings.model_id
         self._batch_size = settings.batch_size
         self._dimension = dimension or int(self.embed(["dimension probe"]).shape[1])
+
+    @property
+    def session_options(self) -> onnxruntime.SessionOptions:
+        """The options the model runs with (threads, spinning)."""
+        return self._session.get_session_options()
 
     @property
     def model_id(self) -> str:

@@ -54,7 +54,7 @@ class UnavailableStore:
 __all__ = ["Store", "UnavailableStore", "database_state", "open_store", "upgrade_database"]
 
 
-async def open_store(url: str, history_limit: int, busy_timeout_s: float = 5.0, pool_size: int = 5) -> Store:
+async def open_store(url: str, history_limit: int, busy_timeout_s: float = 5.0, pool_size: int = 10) -> Store:
     """The store for ``url``, degraded rather than failing where that keeps answers flowing.
 
     * SQLite: the schema is brought up to date; a file that cannot be opened gives an
@@ -87,8 +87,8 @@ async def upgrade_database(url: str) -> tuple[str | None, str]:
     """Bring the database at ``url`` to the newest schema; (revision before, revision after)."""
     store = SQLStore(url)
     try:
-        before = await store.guard(migrate.schema_state(store.engine))
-        after = await store.guard(migrate.upgrade(store.engine))
+        before = await store.schema_state()
+        after = await store.upgrade()
         return before.current, after.current or "none"
     finally:
         await store.close()
@@ -98,6 +98,6 @@ async def database_state(url: str) -> migrate.SchemaState:
     """The schema revision of the database at ``url`` and the one this program needs."""
     store = SQLStore(url)
     try:
-        return await store.guard(migrate.schema_state(store.engine))
+        return await store.schema_state()
     finally:
         await store.close()

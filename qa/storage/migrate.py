@@ -1,8 +1,8 @@
 """Schema migrations (Alembic, shipped in ``qa/storage/migrations``) and the check at start.
 
 ``upgrade`` brings a database to the newest revision (``qa db upgrade``); ``schema_state``
-tells whether a database is at it. Both use the store's own async engine, so the same URL and
-drivers serve the server and the migrations.
+tells whether a database is at it. Both are operations the store runs on its own connections
+(``SQLStore.run``), so the same URL and drivers serve the server and the migrations.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -45,26 +44,14 @@ class SchemaState:
         return f"schema revision {self.current or 'none'}, this program needs {self.head}"
 
 
-async def schema_state(engine: AsyncEngine) -> SchemaState:
+def schema_state(connection: Connection) -> SchemaState:
     """The database's revision and the newest one this program ships."""
-
-    def read(connection: Connection) -> str | None:
-        return MigrationContext.configure(connection).get_current_revision()
-
-    async with engine.connect() as connection:
-        await connection.execution_options(qa_read_only=True)  # never queue behind a writer
-        current = await connection.run_sync(read)
-    return SchemaState(current, head_revision())
+    return SchemaState(MigrationContext.configure(connection).get_current_revision(), head_revision())
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> SchemaState:
-    """Apply every migration up to ``revision`` in one transaction; returns the new state."""
-
-    def run(connection: Connection) -> None:
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
-
-    async with engine.begin() as connection:
-        await connection.run_sync(run)
-    return await schema_state(engine)
+def upgrade(connection: Connection, revision: str = "head") -> SchemaState:
+    """Apply every migration up to ``revision`` (in the caller's transaction); returns the new state."""
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)
+    return schema_state(connection)

@@ -1,13 +1,16 @@
-"""Conversations and feedback on SQLite or PostgreSQL: one SQLAlchemy 2 async implementation.
+"""Conversations and feedback on SQLite or PostgreSQL: one SQLAlchemy 2 implementation.
 
-``QA_DATABASE_URL`` picks the database: ``sqlite:///data/qa.db`` (the embedded default, driver
-aiosqlite) or ``postgresql://user@host:5432/db`` (asyncpg). The schema is Alembic's
+``QA_DATABASE_URL`` picks the database: ``sqlite:///data/qa.db`` (the embedded default, Python's
+``sqlite3``) or ``postgresql://user@host:5432/db`` (asyncpg). The schema is Alembic's
 (``qa.storage.migrate``): an embedded SQLite file is upgraded at start, a PostgreSQL database
 must be upgraded by the operator (``qa db upgrade``) and the server refuses an outdated one.
 
-Every operation is one transaction. Writes run as tasks of their own, shielded from the caller:
-a client that hangs up never cancels a write half-way, and ``close()`` waits for writes in
-flight before the connections close (graceful shutdown loses nothing).
+Every operation is one transaction of as few statements as it can be (a stored turn: claim the
+conversation, append the message; a read: one statement), run by ``qa.storage.engine``: on
+SQLite in one hand-off to the store's own thread, on PostgreSQL over asyncpg. Writes run as tasks
+of their own, shielded from the caller: a client that hangs up never cancels a write half-way, and
+``close()`` waits for writes in flight before the connections close (graceful shutdown loses
+nothing).
 """
 
 from __future__ import annotations
@@ -15,19 +18,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.expression import Executable
 
 from qa.contract import Answer, Citation, Turn
 from qa.errors import NotFoundError, StorageError
 from qa.storage import migrate
-from qa.storage.engine import database_path, engine_url, make_engine, redacted
+from qa.storage.engine import database_path, engine_url, open_database, redacted
 from qa.storage.protocols import Rating
 from qa.storage.records import Conversation, FeedbackRecord, StoredMessage
 from qa.storage.tables import conversations, feedback, messages
@@ -60,6 +64,46 @@ def _message(row: Any) -> StoredMessage:
     )
 
 
+def _turn_statements(dialect: str) -> tuple[Executable, Executable]:
+    """The two statements that store a turn, built once (SQLAlchemy then reuses their compiled
+    form; building them per call cost more than running them on SQLite).
+
+    The first creates the conversation, or touches it when it is the owner's, and returns a row
+    only when it is: on PostgreSQL the conflict locks the row, so writers of one conversation
+    queue there and the second statement, which numbers the message, sees their messages.
+    """
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    new = insert(conversations).values(
+        id=bindparam("p_conversation"),
+        created_at=bindparam("p_now"),
+        updated_at=bindparam("p_now"),
+        owner=bindparam("p_owner"),
+    )
+    claim = new.on_conflict_do_update(
+        index_elements=["id"],
+        set_={"updated_at": new.excluded.updated_at},
+        where=conversations.c.owner == bindparam("p_owner"),
+    ).returning(conversations.c.id)
+    next_seq = (
+        select(func.coalesce(func.max(messages.c.seq), 0) + 1)
+        .where(messages.c.conversation_id == bindparam("p_conversation"))
+        .scalar_subquery()
+    )
+    append = messages.insert().values(
+        id=bindparam("p_message"),
+        conversation_id=bindparam("p_conversation"),
+        seq=next_seq,
+        created_at=bindparam("p_now"),
+        question=bindparam("p_question"),
+        answer=bindparam("p_answer"),
+        answerable=bindparam("p_answerable"),
+        citations=bindparam("p_citations"),
+        timings=bindparam("p_timings"),
+        mode=bindparam("p_mode"),
+    )
+    return claim, append
+
+
 class SQLStore:
     """Conversations, messages and feedback in SQLite or PostgreSQL.
 
@@ -67,14 +111,23 @@ class SQLStore:
     """
 
     def __init__(
-        self, url: str, busy_timeout_s: float = 5.0, history_limit: int = 20, pool_size: int = 5
+        self, url: str, busy_timeout_s: float = 5.0, history_limit: int = 20, pool_size: int = 10
     ) -> None:
         self.url = url
         self._label = redacted(url)
         self._history_limit = history_limit
-        self.engine = make_engine(url, busy_timeout_s, pool_size)
-        self.dialect = self.engine.dialect.name
-        self._insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        self.database = open_database(url, busy_timeout_s, pool_size)
+        self.dialect = self.database.dialect
+        self._claim, self._append = _turn_statements(self.dialect)
+        # Each stored message is two turns, so fetch enough messages to fill the limit; the owner
+        # comes with them (a conversation without messages is one row of NULLs).
+        self._history = (
+            select(conversations.c.owner, messages.c.question, messages.c.answer)
+            .select_from(conversations.outerjoin(messages, messages.c.conversation_id == conversations.c.id))
+            .where(conversations.c.id == bindparam("p_conversation"))
+            .order_by(messages.c.seq.desc())
+            .limit(max(1, (history_limit + 1) // 2))
+        )
         self._writes: set[asyncio.Task[Any]] = set()
         self._verified = False
         self._closed = False
@@ -87,11 +140,16 @@ class SQLStore:
         ``SchemaOutdatedError`` when it is not the newest; ``StorageError`` when unreachable.
         """
         upgrade = self.dialect == "sqlite" if upgrade is None else upgrade
-        state = await self.guard(
-            migrate.upgrade(self.engine) if upgrade else migrate.schema_state(self.engine)
-        )
-        self._check(state)
+        self._check(await (self.upgrade() if upgrade else self.schema_state()))
         return self
+
+    async def schema_state(self) -> migrate.SchemaState:
+        """The database's schema revision and the one this program needs."""
+        return await self.guard(self.database.run(migrate.schema_state, write=False))
+
+    async def upgrade(self) -> migrate.SchemaState:
+        """Apply every migration (one transaction); the new state."""
+        return await self.guard(self.database.run(migrate.upgrade, write=True))
 
     def _check(self, state: migrate.SchemaState) -> None:
         if not state.up_to_date:
@@ -107,7 +165,7 @@ class SQLStore:
         self._closed = True
         if self._writes:
             await asyncio.gather(*self._writes, return_exceptions=True)
-        await self.engine.dispose()
+        await self.database.dispose()
 
     async def guard(self, work: Awaitable[T]) -> T:
         """``work``'s result; database errors become one-line ``StorageError``s (no password)."""
@@ -121,35 +179,24 @@ class SQLStore:
                 f"database {self._label}: {detail[0] if detail else type(exc).__name__}"
             ) from exc
 
-    async def _transact(
-        self, operation: Callable[[AsyncConnection], Coroutine[Any, Any, T]], read_only: bool = False
-    ) -> T:
+    async def _transact(self, operation: Callable[[Connection], T], write: bool) -> T:
         if not self._verified:  # e.g. PostgreSQL was unreachable at start
-            self._check(await migrate.schema_state(self.engine))
-        async with self.engine.connect() as connection:
-            if read_only:
-                await connection.execution_options(qa_read_only=True)
-            async with connection.begin():
-                return await operation(connection)
+            self._check(await self.database.run(migrate.schema_state, write=False))
+        return await self.database.run(operation, write=write)
 
-    async def _read(self, operation: Callable[[AsyncConnection], Coroutine[Any, Any, T]]) -> T:
+    async def _read(self, operation: Callable[[Connection], T]) -> T:
+        """Run a read: one statement (on PostgreSQL it runs in autocommit)."""
         if self._closed:
             raise StorageError("the store is closed")
-        return await self.guard(self._transact(operation, read_only=True))
+        return await self.guard(self._transact(operation, write=False))
 
-    async def _write(self, operation: Callable[[AsyncConnection], Coroutine[Any, Any, T]]) -> T:
+    async def _write(self, operation: Callable[[Connection], T]) -> T:
         if self._closed:
             raise StorageError("the store is closed")
-        task = asyncio.ensure_future(self.guard(self._transact(operation)))
+        task = asyncio.ensure_future(self.guard(self._transact(operation, write=True)))
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
         return await asyncio.shield(task)
-
-    async def _owner_of(self, db: AsyncConnection, conversation_id: str, *, lock: bool = False) -> str | None:
-        query = select(conversations.c.owner).where(conversations.c.id == conversation_id)
-        if lock:
-            query = query.with_for_update()  # PostgreSQL: writers of one conversation queue here
-        return (await db.execute(query)).scalar_one_or_none()
 
     # -- ConversationStore ---------------------------------------------------------------------
 
@@ -159,62 +206,45 @@ class SQLStore:
         ``NotFoundError`` when unknown or someone else's (indistinguishable on purpose).
         """
 
-        async def read(db: AsyncConnection) -> list[Any] | None:
-            if await self._owner_of(db, conversation_id) != owner:
-                return None
-            # Each stored message is two turns, so fetch enough messages to fill the limit.
-            query = (
-                select(messages.c.question, messages.c.answer)
-                .where(messages.c.conversation_id == conversation_id)
-                .order_by(messages.c.seq.desc())
-                .limit((self._history_limit + 1) // 2)
-            )
-            return list((await db.execute(query)).all())
+        def read(db: Connection) -> list[Any]:
+            return list(db.execute(self._history, {"p_conversation": conversation_id}).all())
 
         rows = await self._read(read)
-        if rows is None:
+        if not rows or rows[0].owner != owner:
             raise NotFoundError(NO_CONVERSATION)
         turns: list[Turn] = []
-        for question, answer in reversed(rows):
-            turns.append(Turn(role="user", content=question))
-            turns.append(Turn(role="assistant", content=answer))
+        for row in reversed(rows):
+            if row.question is not None:
+                turns.append(Turn(role="user", content=row.question))
+                turns.append(Turn(role="assistant", content=row.answer))
         return turns[-self._history_limit :] if self._history_limit else []
 
     async def record(self, question: str, answer: Answer, owner: str) -> None:
         """Persist one question and its answer (atomically), creating the conversation for
         ``owner`` when new; ``NotFoundError`` (nothing written) when someone else holds it."""
-        cid = answer.conversation_id
+        values = {
+            "p_conversation": answer.conversation_id,
+            "p_owner": owner,
+            "p_now": _now(),
+            "p_message": answer.message_id,
+            "p_question": question,
+            "p_answer": answer.answer,
+            "p_answerable": int(answer.answerable),
+            "p_mode": answer.mode,
+        }
+        citations, timings = answer.citations, answer.timings_ms
 
-        async def write(db: AsyncConnection) -> bool:
-            now = _now()
-            await db.execute(
-                self._insert(conversations)
-                .values(id=cid, created_at=now, updated_at=now, owner=owner)
-                .on_conflict_do_nothing(index_elements=["id"])
-            )
-            if await self._owner_of(db, cid, lock=True) != owner:
+        def write(db: Connection) -> bool:
+            if db.execute(self._claim, values).first() is None:
                 return False
-            await db.execute(conversations.update().where(conversations.c.id == cid).values(updated_at=now))
-            seq = (
-                await db.execute(
-                    select(func.coalesce(func.max(messages.c.seq), 0) + 1).where(
-                        messages.c.conversation_id == cid
-                    )
-                )
-            ).scalar_one()
-            await db.execute(
-                messages.insert().values(
-                    id=answer.message_id,
-                    conversation_id=cid,
-                    seq=seq,
-                    created_at=now,
-                    question=question,
-                    answer=answer.answer,
-                    answerable=int(answer.answerable),
-                    citations=json.dumps([c.model_dump() for c in answer.citations], ensure_ascii=False),
-                    timings=json.dumps(answer.timings_ms),
-                    mode=answer.mode,
-                )
+            stored = [c.model_dump() for c in citations]
+            db.execute(
+                self._append,
+                {
+                    **values,
+                    "p_citations": json.dumps(stored, ensure_ascii=False),
+                    "p_timings": json.dumps(timings),
+                },
             )
             return True
 
@@ -224,20 +254,21 @@ class SQLStore:
     async def conversation(self, conversation_id: str, owner: str | None) -> Conversation:
         """Every message of ``owner``'s conversation, oldest first (``owner=None``: an admin, any
         conversation); ``NotFoundError`` when unknown or someone else's."""
+        query = (
+            select(conversations.c.owner, messages)
+            .select_from(conversations.outerjoin(messages, messages.c.conversation_id == conversations.c.id))
+            .where(conversations.c.id == conversation_id)
+            .order_by(messages.c.seq)
+        )
 
-        async def read(db: AsyncConnection) -> list[Any] | None:
-            current = await self._owner_of(db, conversation_id)
-            if current is None or (owner is not None and current != owner):
-                return None
-            query = (
-                select(messages).where(messages.c.conversation_id == conversation_id).order_by(messages.c.seq)
-            )
-            return list((await db.execute(query)).all())
+        def read(db: Connection) -> list[Any]:
+            return list(db.execute(query).all())
 
         rows = await self._read(read)
-        if rows is None:
+        if not rows or (owner is not None and rows[0].owner != owner):
             raise NotFoundError(NO_CONVERSATION)
-        return Conversation(conversation_id=conversation_id, messages=[_message(row) for row in rows])
+        stored = [_message(row) for row in rows if row.id is not None]
+        return Conversation(conversation_id=conversation_id, messages=stored)
 
     # -- FeedbackStore -------------------------------------------------------------------------
 
@@ -250,19 +281,19 @@ class SQLStore:
         ``NotFoundError`` when there is no such answer or it is in someone else's conversation.
         """
 
-        async def write(db: AsyncConnection) -> bool | None:
+        def write(db: Connection) -> bool | None:
             query = (
                 select(conversations.c.owner)
                 .join(messages, messages.c.conversation_id == conversations.c.id)
                 .where(messages.c.id == message_id)
                 .with_for_update(of=conversations)  # one rater's ratings of a message queue here
             )
-            if (await db.execute(query)).scalar_one_or_none() != owner:
+            if db.execute(query).scalar_one_or_none() != owner:
                 return None
-            replaced = await db.execute(
+            replaced = db.execute(
                 feedback.delete().where(feedback.c.message_id == message_id, feedback.c.rater == owner)
             )
-            await db.execute(
+            db.execute(
                 feedback.insert().values(
                     message_id=message_id,
                     rating=rating,
@@ -281,30 +312,30 @@ class SQLStore:
 
     async def feedback(self) -> list[FeedbackRecord]:
         """All feedback, oldest first, with the question and answer it rates."""
-
-        async def read(db: AsyncConnection) -> list[Any]:
-            query = (
-                select(
-                    feedback.c.message_id,
-                    messages.c.conversation_id,
-                    feedback.c.rating,
-                    feedback.c.comment,
-                    feedback.c.source,
-                    feedback.c.created_at,
-                    messages.c.question,
-                    messages.c.answer,
-                )
-                .join(messages, messages.c.id == feedback.c.message_id)
-                .order_by(feedback.c.id)
+        query = (
+            select(
+                feedback.c.message_id,
+                messages.c.conversation_id,
+                feedback.c.rating,
+                feedback.c.comment,
+                feedback.c.source,
+                feedback.c.created_at,
+                messages.c.question,
+                messages.c.answer,
             )
-            return list((await db.execute(query)).all())
+            .join(messages, messages.c.id == feedback.c.message_id)
+            .order_by(feedback.c.id)
+        )
+
+        def read(db: Connection) -> list[Any]:
+            return list(db.execute(query).all())
 
         return [FeedbackRecord(**row._asdict()) for row in await self._read(read)]
 
     async def check(self) -> None:
         """Raise ``StorageError`` unless the database answers a trivial query."""
 
-        async def ping(db: AsyncConnection) -> None:
-            await db.execute(select(1))
+        def ping(db: Connection) -> None:
+            db.execute(select(1))
 
         await self._read(ping)

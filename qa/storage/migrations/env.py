@@ -1,7 +1,7 @@
 """Alembic environment: migrations run on the connection ``qa.storage.migrate`` hands over.
 
-The connection comes from the same async engine the server uses (asyncpg or aiosqlite), run
-through ``run_sync``, so there is one set of drivers and no second URL format to configure.
+The connection is one of the store's own (sqlite3, or asyncpg through ``run_sync``), so there is
+one set of drivers and no second URL format to configure.
 """
 
 from __future__ import annotations
