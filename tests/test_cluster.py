@@ -190,7 +190,14 @@ def test_killing_a_replica_under_load_loses_nothing_stored(cluster: Cluster) -> 
     print(f"\nreplica killed after {kill_after} of {len(results)} requests: {len(failed)} failed")
     # Errors only for requests the killed replica was answering: at most one per client.
     assert len(failed) <= workers
-    assert all(r["status"] == 502 and r["upstream"] == victim.address for r in failed), failed
+    # Each is nginx's 502 naming the victim, or, for an answer the victim had started to send
+    # (nginx passes answers on unbuffered, for SSE), the connection cut mid-response: all of
+    # them sent before the kill.
+    assert all(
+        not r["started_after_kill"]
+        and ((r["status"] == 502 and r["upstream"] == victim.address) or r["status"] == 0)
+        for r in failed
+    ), failed
     # The survivor keeps answering: every request sent after the kill got an answer.
     late = [r for r in results if r["started_after_kill"]]
     assert late and all(r["status"] == 200 and r["upstream"].endswith(survivor.address) for r in late)
