@@ -21,7 +21,7 @@ from qa.retrieval.answer_type import (
     time_unmatched,
 )
 from qa.retrieval.identifiers import corpus_identifiers, unknown_identifiers
-from qa.retrieval.signals import FEATURES
+from qa.retrieval.signals import FEATURES, rule_refuses
 
 
 def test_shipped_artefact_matches_the_features_the_code_computes() -> None:
@@ -230,3 +230,11 @@ def test_identifiers_the_corpus_never_names_are_unknown() -> None:
 )
 def test_only_a_date_of_an_event_is_required_of_the_evidence(question: str, event: bool) -> None:
     assert asks_for_event_time(question) is event
+
+
+@pytest.mark.parametrize("rule", ["stated_type_missing", "time_missing", "unknown_identifier"])
+def test_each_rule_signal_refuses_on_its_own(rule: str) -> None:
+    signals = [0.0] * len(FEATURES)
+    assert not rule_refuses(signals)
+    signals[FEATURES.index(rule)] = 1.0
+    assert rule_refuses(signals)

@@ -70,8 +70,7 @@ def _reciprocal_rank(ranking: list[int], wanted: set[int]) -> float:
 
 # Kinds whose absence from the quoted evidence refuses outright.
 _STATED_KINDS = (AnswerType.NUMBER, AnswerType.DATE, AnswerType.NAME, AnswerType.SPEECH)
-
-
+# Signals that refuse outright whatever the model says.
 _RULES = ("stated_type_missing", "time_missing", "unknown_identifier")
 
 
@@ -79,7 +78,7 @@ def rule_refuses(signals: list[float]) -> bool:
     """The question asks for a number, date, name or speech that the quoted evidence lacks, for
     a time it does not state, or about an identifier the corpus never names: refused whatever
     the model says."""
-    return signals[FEATURES.index("stated_type_missing")] > 0 or signals[FEATURES.index("time_missing")] > 0
+    return any(signals[FEATURES.index(name)] > 0 for name in _RULES)
 
 
 def compute_signals(
