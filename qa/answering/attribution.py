@@ -67,12 +67,3 @@ def continuation_of(sentence: Sentence, sentences: list[Sentence]) -> Sentence |
     if same_paragraph and is_quotation(candidate) and not _SPEECH_VERB.search(candidate.text):
         return candidate
     return None
-
-
-def quoted_group(sentence: Sentence, sentences: list[Sentence]) -> list[Sentence]:
-    """What quoting ``sentence`` puts in an answer: its speaker's sentence, it, its continuation."""
-    return [
-        s
-        for s in (attribution_for(sentence, sentences), sentence, continuation_of(sentence, sentences))
-        if s is not None
-    ]

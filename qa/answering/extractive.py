@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from qa.answering.attribution import quoted_group
 from qa.answering.citations import make_citation
+from qa.answering.grouping import quoted_group
 from qa.contract import Citation
 from qa.corpus.chunking import Sentence
-from qa.retrieval.answer_type import AnswerType
+from qa.retrieval.answer_type import AnswerType, contains_type
 from qa.retrieval.retriever import Retriever, ScoredSentence
 
 
@@ -36,7 +36,8 @@ def gathers(kind: AnswerType, question: str) -> bool:
 
 
 class ExtractiveAnswerer:
-    """Quotes the best sentences, keeping each quotation with the sentence naming its speaker.
+    """Quotes the best sentences, each with what it brings along (``qa.answering.grouping``): a
+    quotation's speaker, what a colon introduces, a continuation holding the answer asked for.
 
     Besides the best sentence, any candidate scoring within ``margin`` of it is kept too (up to
     ``max_sentences`` in all): near-ties are where one sentence alone often misses half the answer.
@@ -60,9 +61,21 @@ class ExtractiveAnswerer:
         score_of = {s.sentence.sentence_id: s.score for s in ranked}
         chosen: dict[int, float] = {}
         groups: list[list[Sentence]] = []
+
+        def holds_answer(text: str) -> bool:
+            return contains_type(text, kind, question)
+
+        typed = kind is not AnswerType.OTHER
         for hit in hits:
-            group = [s for s in quoted_group(hit.sentence, sentences) if s.sentence_id not in chosen]
-            if len(chosen) + len(group) > self._max_sentences:
+            group = [
+                s
+                for s in quoted_group(hit.sentence, sentences, holds_answer if typed else None)
+                if s.sentence_id not in chosen
+            ]
+            # What a group brings after its sentence may be cut to fit; the sentence and what
+            # precedes it (its speaker or referent) may not.
+            group = group[: self._max_sentences - len(chosen)]
+            if hit.sentence not in group:
                 continue
             for sentence in group:
                 chosen[sentence.sentence_id] = score_of.get(sentence.sentence_id, hit.score)

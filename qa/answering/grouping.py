@@ -1,0 +1,106 @@
+"""What quoting one sentence brings along, so the quote reads right on its own.
+
+A sentence is often not the whole answer by itself:
+
+- a quotation needs the sentence naming its speaker, and a speaker's sentence the quotation
+  that carries on after it (``qa.answering.attribution``);
+- a sentence ending in a colon ("… comes in two flavors:") introduces what follows: the list
+  items, table rows or sentence after it are its content;
+- a sentence carried on by the next one of its paragraph through a pronoun ("A one-character
+  string used to separate fields. It defaults to ','.") keeps that continuation, when the
+  question asks for a kind of answer (a number, a name, a date ...) that only the continuation
+  holds.
+
+All of these stay inside one document, next to each other. A sentence opening with a pronoun
+does not bring the sentence before it: measured on the training sets, in documentation its
+section title already says what "it" is, and in news "He visited …" needs no extra quote; the
+extra sentence only pushed the answering one down the citations.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from qa.answering.attribution import attribution_for, continuation_of, is_quotation
+from qa.corpus.chunking import Sentence
+
+# A sentence whose subject is a pronoun or a demonstrative goes on about the sentence before it.
+# Expletive "it" ("It is unknown whether …", "It is possible to …") points at nothing.
+_ANAPHOR = re.compile(
+    r"^\W*(it|its|this|these|those|they|their|such|he|she|his|her)\b(?!\s+(is|was|would be|may be)"
+    r"\s+\w+\s+(that|whether|to|for|if|how)\b)",
+    re.IGNORECASE,
+)
+_INTRODUCES = re.compile(r":\s*$")
+_LISTED_KINDS = frozenset({"item", "row"})
+INTRODUCED_UNITS = 2  # list items or rows a colon brings along at most
+
+
+def opens_with_anaphor(sentence: Sentence) -> bool:
+    return not is_quotation(sentence) and bool(_ANAPHOR.match(sentence.text))
+
+
+def _neighbour(sentence: Sentence, sentences: list[Sentence], offset: int) -> Sentence | None:
+    position = sentence.sentence_id + offset
+    if not 0 <= position < len(sentences):
+        return None
+    neighbour = sentences[position]
+    return neighbour if neighbour.doc_id == sentence.doc_id else None
+
+
+def _same_paragraph(a: Sentence, b: Sentence) -> bool:
+    return (a.doc_id, a.paragraph) == (b.doc_id, b.paragraph)
+
+
+def introduced_by(sentence: Sentence, sentences: list[Sentence]) -> list[Sentence]:
+    """What a sentence ending in a colon introduces: the next sentence, or the next few list units."""
+    if not _INTRODUCES.search(sentence.text):
+        return []
+    following: list[Sentence] = []
+    current = sentence
+    while len(following) < INTRODUCED_UNITS:
+        nxt = _neighbour(current, sentences, 1)
+        if nxt is None or nxt.kind in ("heading", "code"):
+            break
+        following.append(nxt)
+        if nxt.kind not in _LISTED_KINDS:
+            break  # one sentence of prose; several units only of a list or table
+        current = nxt
+    return following
+
+
+def carried_on_by(
+    sentence: Sentence, sentences: list[Sentence], holds_answer: Callable[[str], bool]
+) -> Sentence | None:
+    """The next sentence of the paragraph, when it goes on about this one's subject through a
+    pronoun and holds the kind of answer asked for that this sentence lacks."""
+    following = _neighbour(sentence, sentences, 1)
+    if following is None or not _same_paragraph(following, sentence):
+        return None
+    if not opens_with_anaphor(following) or holds_answer(sentence.text):
+        return None
+    return following if holds_answer(following.text) else None
+
+
+def quoted_group(
+    sentence: Sentence,
+    sentences: list[Sentence],
+    holds_answer: Callable[[str], bool] | None = None,
+) -> list[Sentence]:
+    """What quoting ``sentence`` puts in an answer, in reading order.
+
+    ``holds_answer`` says whether a text holds the kind of answer the question asks for; without
+    it (an untyped question) no continuation is added for that reason.
+    """
+    before = attribution_for(sentence, sentences)
+    after: list[Sentence] = []
+    speech = continuation_of(sentence, sentences)
+    if speech is not None:
+        after.append(speech)
+    else:
+        after = introduced_by(sentence, sentences)
+        if not after and holds_answer is not None:
+            carried = carried_on_by(sentence, sentences, holds_answer)
+            after = [carried] if carried is not None else []
+    return [s for s in (before, sentence, *after) if s is not None]

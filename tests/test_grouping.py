@@ -1,0 +1,108 @@
+"""What quoting a sentence brings along (``qa.answering.grouping``), on real parsed documents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qa.answering.extractive import ExtractiveAnswerer
+from qa.answering.grouping import carried_on_by, introduced_by, opens_with_anaphor, quoted_group
+from qa.corpus.chunking import Sentence, sentences_of
+from qa.corpus.documents import read_document
+from qa.retrieval.answer_type import AnswerType, contains_type
+from qa.retrieval.retriever import ScoredSentence
+
+GUIDE = """# Brewing guide
+
+## Kettles
+
+The workshop sells kettles in three finishes:
+
+- Copper, polished by hand and lacquered against tarnish.
+- Enamel, fired twice and available in four colours.
+- Cast iron, seasoned with linseed oil.
+
+Each kettle holds the water for a full pot. It takes 4 minutes to boil on a gas ring.
+
+## Storage
+
+It is unknown whether the glaze is dishwasher safe. Keep the lid off while it dries.
+
+The pot should be rinsed with hot water before brewing. This warms the clay.
+
+A steeping time is set by the leaf grade:
+
+    def steep(grade):
+        return {"fine": 2, "broken": 3, "whole": 5}[grade]
+"""
+
+
+@pytest.fixture(scope="module")
+def sentences(tmp_path_factory: pytest.TempPathFactory) -> list[Sentence]:
+    path: Path = tmp_path_factory.mktemp("guide") / "guide.md"
+    path.write_text(GUIDE)
+    document = read_document(path)
+    parsed = sentences_of([document])
+    assert all(document.text[s.start : s.end] == s.text for s in parsed)
+    return parsed
+
+
+def find(sentences: list[Sentence], start: str) -> Sentence:
+    return next(s for s in sentences if s.text.startswith(start))
+
+
+def test_a_colon_brings_the_list_items_it_introduces(sentences: list[Sentence]) -> None:
+    intro = find(sentences, "The workshop sells kettles")
+    introduced = introduced_by(intro, sentences)
+    assert [s.text.split(",")[0] for s in introduced] == ["Copper", "Enamel"]  # at most two units
+    assert all(s.kind == "item" for s in introduced)
+    assert quoted_group(intro, sentences) == [intro, *introduced]
+
+
+def test_a_colon_before_code_brings_nothing(sentences: list[Sentence]) -> None:
+    intro = find(sentences, "A steeping time is set")
+    assert introduced_by(intro, sentences) == []
+    assert quoted_group(intro, sentences) == [intro]
+
+
+def test_a_sentence_without_a_colon_introduces_nothing(sentences: list[Sentence]) -> None:
+    assert introduced_by(find(sentences, "Each kettle holds"), sentences) == []
+
+
+def test_expletive_it_is_not_an_anaphor(sentences: list[Sentence]) -> None:
+    assert not opens_with_anaphor(find(sentences, "It is unknown whether"))
+    assert opens_with_anaphor(find(sentences, "It takes 4 minutes"))
+    assert opens_with_anaphor(find(sentences, "This warms the clay"))
+
+
+def test_the_continuation_comes_along_only_with_the_kind_of_answer_asked_for(
+    sentences: list[Sentence],
+) -> None:
+    question = "How long does a kettle take to boil?"
+    kind = AnswerType.NUMBER
+
+    def holds(text: str) -> bool:
+        return contains_type(text, kind, question)
+
+    first = find(sentences, "Each kettle holds")
+    continuation = find(sentences, "It takes 4 minutes")
+    assert carried_on_by(first, sentences, holds) == continuation
+    assert quoted_group(first, sentences, holds) == [first, continuation]
+    # Untyped questions, or a sentence already holding the answer, bring no continuation.
+    assert quoted_group(first, sentences) == [first]
+    assert carried_on_by(first, sentences, lambda text: True) is None
+    # "This warms the clay." holds no number: nothing to add for a number question.
+    rinse = find(sentences, "The pot should be rinsed")
+    assert carried_on_by(rinse, sentences, holds) is None
+
+
+def test_select_cuts_what_follows_to_fit_but_keeps_the_sentence(sentences: list[Sentence]) -> None:
+    intro = find(sentences, "The workshop sells kettles")
+    other = find(sentences, "The pot should be rinsed")
+    ranked = [ScoredSentence(other, 1.0, 0.9, 0.5), ScoredSentence(intro, 0.99, 0.9, 0.5)]
+    chosen = ExtractiveAnswerer(max_sentences=3, margin=0.05).select(ranked, sentences)
+    # The near-tie's group [intro, Copper, Enamel] is cut to the two sentences left.
+    assert [s.text[:12] for s, _ in chosen] == ["The pot shou", "The workshop", "Copper, poli"]
+    one = ExtractiveAnswerer(max_sentences=1, margin=0.05).select(list(reversed(ranked)), sentences)
+    assert [s for s, _ in one] == [intro]
