@@ -6,10 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from qa.answering.extractive import ExtractiveAnswerer
+from qa.answering.extractive import ExtractiveAnswerer, described_api
 from qa.answering.grouping import carried_on_by, introduced_by, opens_with_anaphor, quoted_group
+from qa.config import Settings
 from qa.corpus.chunking import Sentence, sentences_of
 from qa.corpus.documents import read_document
+from qa.embedding.base import Embedder
+from qa.pipeline import QAPipeline
 from qa.retrieval.answer_type import AnswerType, contains_type
 from qa.retrieval.retriever import ScoredSentence
 
@@ -106,3 +109,53 @@ def test_select_cuts_what_follows_to_fit_but_keeps_the_sentence(sentences: list[
     assert [s.text[:12] for s, _ in chosen] == ["The pot shou", "The workshop", "Copper, poli"]
     one = ExtractiveAnswerer(max_sentences=1, margin=0.05).select(list(reversed(ranked)), sentences)
     assert [s for s, _ in one] == [intro]
+
+
+REFERENCE = """# kettlelib reference
+
+## kettlelib.boil(kettle, minutes=4)
+
+Heat the water in kettle until it boils, then switch the ring off.
+Raises DryKettleError if the kettle is empty.
+
+## kettlelib.descale(kettle)
+
+Remove limescale from the element with citric acid.
+Call kettlelib.descale() once a month in hard-water areas.
+"""
+
+
+def reference_sentences(tmp_path: Path) -> list[Sentence]:
+    path = tmp_path / "kettlelib.md"
+    path.write_text(REFERENCE)
+    return sentences_of([read_document(path)])
+
+
+def test_a_reference_quote_is_shown_under_the_api_it_describes(tmp_path: Path) -> None:
+    sentences = reference_sentences(tmp_path)
+    implied = find(sentences, "Remove limescale")
+    assert described_api(implied) == "kettlelib.descale(kettle)"
+    # A sentence that names its API needs no title; a prose section gets none.
+    assert described_api(find(sentences, "Call kettlelib.descale()")) is None
+
+
+def test_prose_sections_add_nothing(sentences: list[Sentence]) -> None:
+    assert all(described_api(s) is None for s in sentences)
+
+
+def test_answers_from_a_reference_page_name_the_api(tmp_path: Path, real_embedder: Embedder) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "kettlelib.md").write_text(REFERENCE)
+    settings = Settings(
+        corpus_dir=corpus, index_dir=tmp_path / "index", database_url=f"sqlite:///{tmp_path / 'qa.db'}"
+    )
+    pipeline = QAPipeline.load(settings, embedder_factory=lambda _: real_embedder)
+    answer = pipeline.ask("Which function removes limescale?")
+    assert answer.answerable
+    first = answer.citations[0]
+    assert first.quote == "Remove limescale from the element with citric acid."
+    assert first.section == "kettlelib.descale(kettle)"
+    assert answer.answer.startswith(f"kettlelib.descale(kettle): {first.quote} [1]")
+    document = pipeline.index.documents[first.doc_id]
+    assert document.text[first.start : first.end] == first.quote

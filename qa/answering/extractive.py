@@ -10,6 +10,7 @@ from qa.answering.grouping import quoted_group
 from qa.contract import Citation
 from qa.corpus.chunking import Sentence
 from qa.retrieval.answer_type import AnswerType, contains_type
+from qa.retrieval.identifiers import named_identifiers
 from qa.retrieval.retriever import Retriever, ScoredSentence
 
 
@@ -87,6 +88,7 @@ class ExtractiveAnswerer:
         """Quotes and citations for the sentences ``select`` chose, in that order."""
         parts: list[str] = []
         citations: list[Citation] = []
+        previous_section: str | None = None
         for number, (sentence, score) in enumerate(ordered, start=1):
             document = retriever.index.documents[sentence.doc_id]
             chunk = retriever.chunk_for(sentence.sentence_id)
@@ -101,5 +103,24 @@ class ExtractiveAnswerer:
                     sentence.section,
                 )
             )
-            parts.append(f"{sentence.text} [{number}]")
+            subject = described_api(sentence) if sentence.section != previous_section else None
+            previous_section = sentence.section
+            parts.append(
+                f"{subject}: {sentence.text} [{number}]" if subject else f"{sentence.text} [{number}]"
+            )
         return Draft(text=" ".join(parts), citations=citations)
+
+
+def described_api(sentence: Sentence) -> str | None:
+    """The section title naming the API a reference sentence describes, when the sentence does not.
+
+    "Return a shell-escaped version of the string s." says nothing without its section
+    "shlex.quote(s)": API reference pages name the function once, in the title, and describe it
+    in sentences whose subject is implied. The answer shows the title before such a quote (the
+    citation carries it too, as ``section``); prose sections and sentences that name their API
+    get nothing.
+    """
+    names = named_identifiers(sentence.section)
+    # As written, as a word: "Disable automatic garbage collection." does not name gc.disable().
+    named = any(re.search(rf"(?<!\w){re.escape(name)}\b", sentence.text) for name in names)
+    return sentence.section if names and not named else None

@@ -34,6 +34,12 @@ def _names(text: str) -> Iterable[tuple[str, list[str]]]:
         yield name, parts
 
 
+def named_identifiers(text: str) -> list[str]:
+    """The identifiers ``text`` names, each by its last dotted part as written (``pstdev``)."""
+    names = (match.group().removesuffix("()").rsplit(".", 1)[-1] for match in _IDENTIFIER.finditer(text))
+    return [name for name in names if len(name) > 1]
+
+
 def corpus_identifiers(texts: Iterable[str]) -> frozenset[str]:
     """Every identifier the corpus names, whole and by dotted part."""
     known: set[str] = set()
