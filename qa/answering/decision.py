@@ -29,7 +29,8 @@ _GAP = re.compile(
     re.IGNORECASE,
 )
 # Messages that address the bot instead of asking about the corpus: instructions to ignore,
-# pretend, reveal or role-play, and fake transcript turns. They are refused whatever they match.
+# pretend, reveal or role-play, fake transcript turns, and tasks for a writer rather than a
+# reader. They are refused whatever they match.
 _INSTRUCTION = re.compile(
     r"\b(ignore|disregard|forget) (all |any |the |your )?(previous|prior|above|earlier)\b"
     r"|\bpretend (that )?(the|this|you)\b"
@@ -38,7 +39,11 @@ _INSTRUCTION = re.compile(
     r"(prompt|instructions?|configuration|secrets?)\b"
     r"|\bapi keys?\b"
     r"|\byou are (now|no longer)\b|\bjailbreak\b"
-    r"|(^|\s)(assistant|user|system)\s*:|</?\s*(article|system|document|context)\s*>",
+    r"|(^|\s)(assistant|user|system)\s*:|</?\s*(article|system|document|context)\s*>"
+    # Tasks no quotation can do: translating, recommending, writing poems or jokes. Not "write
+    # file python" or "create a virtual environment": those are how-to searches in documentation.
+    r"|^\W*(please\s+)?(translate|recommend)\b"
+    r"|\b(write|compose|tell) (me )?(a|an|some) (\w+ )?(poem|story|song|essay|joke|haiku|limerick)s?\b",
     re.IGNORECASE,
 )
 GAP_DEPTH = 3  # only a gap sentence among the best few candidates speaks to the question

@@ -54,14 +54,15 @@ _ASKS = [
         _asks(
             r"\bhow (many|much|long|old|far|big|large|often)\b",
             r"\bwhat (number|percentage|share|amount)\b",
-            r"\bwhat is the (number|price|cost|size|population|age)\b",
+            r"\bwhat(’s|'s| is| was) the (\w+ )?(number|price|cost|size|population|age|length|height)\b",
         ),
     ),
     (
         AnswerType.DATE,
         _asks(
-            # "When did …" asks for a date; "What happened when Kim met …" does not.
-            r"^\W*when\b",
+            # "When did …" asks for a date; "What happened when Kim met …" does not, nor does
+            # "When combining A with B, where should …?" (a clause before the question).
+            r"^\W*when\b(?![^,?]*,)",
             r"\bwhen (did|does|do|is|was|were|will|would|are|has|have|had|can|could|should)\b",
             r"\b(what|which) (year|day|month|date|time)\b",
             r"\b(in|on) what (year|day|date)\b",
@@ -108,6 +109,21 @@ _DATE = re.compile(
     r"yesterday|today|tomorrow|week|month|year|decade|century|ago|since|until|during|later|earlier)\b",
     re.I,
 )
+# When something happened: a date, a weekday, a relative day or period. Not the connectives the
+# general pattern also takes ("during the trip", "since then", "later"): they place an event
+# relative to another without saying when it was.
+_EVENT_DATE = re.compile(
+    r"\b(1[89]\d\d|20\d\d)\b|\b(january|february|march|april|may|june|july|august|september|"
+    r"october|november|december|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
+    r"yesterday|today|tomorrow|week|month|year|decade|century|ago)\b",
+    re.I,
+)
+# An age: "38 years old", "a 39-year-old", "aged 40", "born in 1984".
+_AGE = re.compile(
+    rf"\b(\d+|{_NUMBER_WORDS})[- ]years?[- ]old\b|\baged? \d+|\bborn (in |on )?\w*\s?\d{{4}}\b",
+    re.I,
+)
+_AGE_QUESTION = re.compile(r"\bhow old\b|\bwhat is the age\b|\bwhat age\b", re.I)
 # A capitalised word that does not start the sentence: a name, a title, a place.
 _PROPER = re.compile(r"(?<![.!?“\"]\s)(?<!^)\b[A-Z][a-z]+")
 _PERSON = re.compile(
@@ -142,7 +158,7 @@ _HAS = {
 _EVENT_TIME = re.compile(
     r"\bwhen (did|was|were|will|had)\b|\b(what|which) (year|day|month|date)\b"
     r"|\b(in|on) what (year|day|date)\b"
-    r"|^\W*when\b(?!\s+(is|are|does|do|can|could|should|would|must|may|might)\b)",
+    r"|^\W*when\b(?!\s+(is|are|does|do|can|could|should|would|must|may|might)\b)(?![^,?]*,)",
     re.IGNORECASE,
 )
 
@@ -177,8 +193,12 @@ def contains_type(text: str, kind: AnswerType, question: str = "") -> bool:
     asked = question.lower()
     if kind is AnswerType.NUMBER:
         text = _NOT_A_QUANTITY.sub(" ", text)
+        if _AGE_QUESTION.search(question):
+            pattern = _AGE  # "how old" is not answered by "a six-day tour"
     elif kind is AnswerType.DATE and _YEAR_QUESTION.search(question):
         pattern = _YEAR
+    elif kind is AnswerType.DATE and asks_for_event_time(question):
+        pattern = _EVENT_DATE
     elif kind is AnswerType.NAME:
         return _attached_name(text, question)
     patterns = [pattern, _PROPER] if kind is AnswerType.PLACE else [pattern]
@@ -235,7 +255,7 @@ def _attached_name(text: str, question: str) -> bool:
 # A time the question is pinned to: "in 2019", "last year", "next month".
 _TIME_REFERENCE = re.compile(
     r"\b(last|next|this|previous|past) (year|month|week|decade|century)\b"
-    r"|(?<![\w.-])(1[5-9]\d\d|20\d\d)(?![\w-]|\.\d)|\b(yesterday|tomorrow)\b",
+    r"|(?<![\w.-])(1[5-9]\d\d|20\d\d)(?![\w-]|\.\d)|\b(yesterday|today|tonight|tomorrow)\b",
     re.IGNORECASE,
 )
 _EXPLICIT_DATE = re.compile(
