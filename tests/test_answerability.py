@@ -275,3 +275,66 @@ def test_each_rule_signal_refuses_on_its_own(rule: str) -> None:
     assert not rule_refuses(signals)
     signals[FEATURES.index(rule)] = 1.0
     assert rule_refuses(signals)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "question", "holds"),
+    [
+        # The person asked about must be the one speaking, not merely named near a quotation.
+        (
+            "State media showed the visitor, dubbed “Comrade Kim,” with Defense Minister Sergei Shoigu.",
+            "What did Shoigu say to Kim?",
+            False,
+        ),
+        (
+            "“We need those shells,” said panelist Gevorg Mirzayan, a research fellow.",
+            "What did Mirzayan say?",
+            True,
+        ),
+        (
+            "Chun In-bum, a retired South Korean general, said the complex is large.",
+            "What did Chun say?",
+            True,
+        ),
+        ("“I don’t think so,” Mr. Chun said.", "what did chun say about the triad", True),
+        ("The talks were useful, according to Mr. Neill.", "What did Neill say about the talks?", True),
+        # Without a named speaker any speech will do.
+        ("“It was useful,” an aide said.", "What did they say about the talks?", True),
+    ],
+)
+def test_speech_must_come_from_the_person_asked_about(sentence: str, question: str, holds: bool) -> None:
+    assert expected_type(question) is AnswerType.SPEECH
+    assert contains_type(sentence, AnswerType.SPEECH, question) is holds
+
+
+@pytest.mark.parametrize(
+    ("sentence", "question", "holds"),
+    [
+        ("He found time to watch a ballet and visit an aquarium.", "What ballet did Kim watch?", False),
+        ("He watched Swan Lake, a ballet by Tchaikovsky.", "What ballet did Kim watch?", True),
+        # An affiliation given in an appositive names the organisation …
+        (
+            "“It will help,” said Alex Neill, a security expert at the Pacific Forum.",
+            "Which organization does Alex Neill work for?",
+            True,
+        ),
+        # … but a capitalised word elsewhere in the sentence does not.
+        (
+            "Mr. Mikheyev applauded resistance to pressure from the U.S. and its allies.",
+            "Which university does Mikheyev teach at?",
+            False,
+        ),
+    ],
+)
+def test_things_that_go_by_a_name_need_one(sentence: str, question: str, holds: bool) -> None:
+    assert expected_type(question) is AnswerType.NAME
+    assert contains_type(sentence, AnswerType.NAME, question) is holds
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["How fast can the MiG-31 fly?", "What is the range of the Tu-160 bomber?", "How tall is the tower?"],
+)
+def test_measures_are_number_questions(question: str) -> None:
+    assert expected_type(question) is AnswerType.NUMBER
+    assert not contains_type("He was shown a MiG-31 and a Tu-160.", AnswerType.NUMBER, question)

@@ -47,14 +47,21 @@ _ASKS = [
             r"\b(what|which)('s| is| was| are| were) the names?\b",
             r"\bwhat (model|brand|make|kind of \w+ is)\b",
             r"\bwhich (\w+ ){0,2}(outlets?|pundits?|compan(y|ies)|factory|firms?|papers?|shows?)\b",
+            # Things that go by a proper name: "What ballet did he see?" wants its title.
+            r"\b(what|which) (\w+ ){0,2}(universit(y|ies)|colleges?|institutes?|hospitals?|hotels?|"
+            r"restaurants?|museums?|airports?|ships?|frigates?|ballets?|operas?|plays?|films?|movies?|"
+            r"books?|songs?|newspapers?|channels?|networks?|teams?|clubs?|parties|brands?|airlines?|"
+            r"bands?|festivals?|churches|church|banks?|agenc(y|ies)|organi[sz]ations?|"
+            r"think tanks?)\b(?! (do|does|did) (you|i)\b)",
         ),
     ),
     (
         AnswerType.NUMBER,
         _asks(
-            r"\bhow (many|much|long|old|far|big|large|often)\b",
+            r"\bhow (many|much|long|old|far|big|large|often|fast|high|tall|heavy|deep|wide)\b",
             r"\bwhat (number|percentage|share|amount)\b",
-            r"\bwhat(’s|'s| is| was) the (\w+ )?(number|price|cost|size|population|age|length|height)\b",
+            r"\bwhat(’s|'s| is| was) the (\w+ )?(number|price|cost|size|population|age|length|height|"
+            r"range|speed|weight|distance|duration|capacity)\b",
         ),
     ),
     (
@@ -142,6 +149,49 @@ _REASON = re.compile(
 _SPEECH_SENTENCE = re.compile(
     r"[“”\"]|\b(said|says|told|wrote|added|argued|stated|according to|called|described)\b", re.I
 )
+# Who a speech question asks about: "What did Alex Neill say …" -> "Alex Neill". Not "what did
+# X call Y": that asks for a label, which X may give by showing as well as by saying.
+_SPEAKER_ASKED = re.compile(
+    r"\bwhat (?:did|does|do|has|had) ([\w .’'-]+?) (?:say|said|think|thought|tell|told|write)\b",
+    re.IGNORECASE,
+)
+_NOT_A_SPEAKER = frozenset(
+    {"he", "she", "they", "it", "we", "you", "i", "people", "someone", "anyone", "others", "experts"}
+)
+_SPEECH_VERBS = r"(said|says|say|told|tells|wrote|writes|added|argued|stated|asked|called|described|warned)"
+_NAME_TITLES = frozenset({"mr", "mrs", "ms", "dr", "the", "a", "an"})
+
+
+def _speaker_names(question: str) -> list[str]:
+    """The words naming whoever a speech question asks about (none for "he", "they" …)."""
+    match = _SPEAKER_ASKED.search(question)
+    if match is None:
+        return []
+    words = [w.strip(".’'").removesuffix("’s").removesuffix("'s") for w in match.group(1).split()]
+    words = [w for w in words if w and w.lower() not in _NAME_TITLES]
+    if not words or " ".join(words).lower() in _NOT_A_SPEAKER:
+        return []
+    capitalised = [w for w in words if w[0].isupper()]
+    return capitalised or words
+
+
+def speaks(text: str, names: list[str]) -> bool:
+    """``text`` gives someone named by ``names`` as the one speaking: "said Alex Neill", "Mr. Chun
+    said", "Chun In-bum, a retired general, said", "according to Neill"."""
+    for name in names:
+        word = re.escape(name) + r"\w*"  # "Russia" in "Russian", "Kim" in "Kim’s"
+        if re.search(
+            rf"\b{_SPEECH_VERBS}\s+(\w[\w.’-]*\s+){{0,3}}{word}\b"
+            rf"|\b{word}(\s+[\w-]+){{0,2}}\s+{_SPEECH_VERBS}\b"
+            rf"|\b{word}\b[^,.]{{0,20}},[^,]{{0,80}},\s*{_SPEECH_VERBS}\b"
+            rf"|\baccording to\s+(\w[\w.’-]*\s+){{0,3}}{word}\b",
+            text,
+            re.IGNORECASE,
+        ):
+            return True
+    return False
+
+
 _HAS = {
     AnswerType.NAME: _PROPER,
     AnswerType.SPEECH: _SPEECH_SENTENCE,
@@ -201,6 +251,9 @@ def contains_type(text: str, kind: AnswerType, question: str = "") -> bool:
         pattern = _EVENT_DATE
     elif kind is AnswerType.NAME:
         return _attached_name(text, question)
+    elif kind is AnswerType.SPEECH and (names := _speaker_names(question)):
+        # Speech by the person asked about, not any quotation near their name.
+        return speaks(text, names)
     patterns = [pattern, _PROPER] if kind is AnswerType.PLACE else [pattern]
     for candidate in patterns:
         for match in candidate.finditer(text):
@@ -218,6 +271,8 @@ _TITLE = frozenset({"mr", "mrs", "ms", "dr", "sir"})
 _LINKS = frozenset({"the", "a", "an", "of", "called", "named", "known", "as", ","})
 _CODE_NAME = re.compile(r"\w[._]\w|\w\(\)")
 NAME_REACH = 3  # words between a name and the question's word it names
+_AFFILIATION = frozenset({"at", "of", "from", "with", "for"})
+AFFILIATION_REACH = 8  # words from a person to the organisation an appositive ties them to
 
 
 def _attached_name(text: str, question: str) -> bool:
@@ -249,6 +304,12 @@ def _attached_name(text: str, question: str) -> bool:
             low, high = sorted((name, anchor))
             if high - low <= NAME_REACH and all(i in linked for i in range(low + 1, high)):
                 return True
+        # An affiliation after an appositive: "Alex Neill, a security expert at the Pacific Forum".
+        before = [words[i].lower() for i in range(max(0, name - 2), name)]
+        if any(w in _AFFILIATION for w in before) and any(
+            0 < name - anchor <= AFFILIATION_REACH and "," in words[anchor + 1 : name] for anchor in anchors
+        ):
+            return True
     return False
 
 
