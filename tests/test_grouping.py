@@ -159,3 +159,22 @@ def test_answers_from_a_reference_page_name_the_api(tmp_path: Path, real_embedde
     assert answer.answer.startswith(f"kettlelib.descale(kettle): {first.quote} [1]")
     document = pipeline.index.documents[first.doc_id]
     assert document.text[first.start : first.end] == first.quote
+
+
+NEWS = """Chun In-bum, a retired general, said the arms complex should not be underestimated.
+
+“They have 2 million workers making munitions,” he said.
+
+Officials in Seoul declined to comment.
+"""
+
+
+def test_why_questions_bring_the_speakers_next_words(tmp_path: Path) -> None:
+    path = tmp_path / "news.txt"
+    path.write_text(NEWS)
+    sentences = sentences_of([read_document(path)])
+    claim, reason, other = sentences[0], sentences[1], sentences[2]
+    assert quoted_group(claim, sentences, explains=True) == [claim, reason]
+    assert quoted_group(claim, sentences) == [claim]  # not for other questions
+    assert quoted_group(reason, sentences, explains=True) == [claim, reason]  # speaker first
+    assert quoted_group(other, sentences, explains=True) == [other]

@@ -29,6 +29,8 @@ _GATHERING = re.compile(
     re.IGNORECASE,
 )
 GATHER_FACTOR = 3.0  # margin multiplier for such questions
+# Why and how questions: the answer often follows the sentence stating the claim.
+_EXPLAINING = re.compile(r"^\s*(why|how (did|does|do|could|can|would|will|is|was|are|were))\b", re.I)
 
 
 def gathers(kind: AnswerType, question: str) -> bool:
@@ -67,10 +69,11 @@ class ExtractiveAnswerer:
             return contains_type(text, kind, question)
 
         typed = kind is not AnswerType.OTHER
+        explains = kind is AnswerType.REASON or bool(_EXPLAINING.search(question))
         for hit in hits:
             group = [
                 s
-                for s in quoted_group(hit.sentence, sentences, holds_answer if typed else None)
+                for s in quoted_group(hit.sentence, sentences, holds_answer if typed else None, explains)
                 if s.sentence_id not in chosen
             ]
             # What a group brings after its sentence may be cut to fit; the sentence and what

@@ -83,15 +83,29 @@ def carried_on_by(
     return following if holds_answer(following.text) else None
 
 
+def elaborated_by(sentence: Sentence, sentences: list[Sentence]) -> Sentence | None:
+    """The next sentence, when it goes on with this one: through a pronoun in the same paragraph,
+    or as the same speaker's next words ("Chun said the complex should not be underestimated."
+    then "“They have 2 million workers …,” he said.")."""
+    following = _neighbour(sentence, sentences, 1)
+    if following is None or following.kind in ("heading", "code"):
+        return None
+    if attribution_for(following, sentences) == sentence:
+        return following
+    return following if _same_paragraph(following, sentence) and opens_with_anaphor(following) else None
+
+
 def quoted_group(
     sentence: Sentence,
     sentences: list[Sentence],
     holds_answer: Callable[[str], bool] | None = None,
+    explains: bool = False,
 ) -> list[Sentence]:
     """What quoting ``sentence`` puts in an answer, in reading order.
 
     ``holds_answer`` says whether a text holds the kind of answer the question asks for; without
-    it (an untyped question) no continuation is added for that reason.
+    it (an untyped question) no continuation is added for that reason. ``explains``: the question
+    asks why or how, whose answer often follows the sentence that states the claim.
     """
     before = attribution_for(sentence, sentences)
     after: list[Sentence] = []
@@ -103,4 +117,7 @@ def quoted_group(
         if not after and holds_answer is not None:
             carried = carried_on_by(sentence, sentences, holds_answer)
             after = [carried] if carried is not None else []
+        if not after and explains:
+            elaboration = elaborated_by(sentence, sentences)
+            after = [elaboration] if elaboration is not None else []
     return [s for s in (before, sentence, *after) if s is not None]
