@@ -134,7 +134,8 @@ def index_build() -> None:
     """Rebuild the index from the corpus directory (QA_CORPUS_DIR); bad files are skipped.
 
     With QA_INDEX__BACKEND=milvus, fill Milvus instead: new or changed documents are embedded and
-    stored; documents already there (e.g. uploaded over HTTP) stay.
+    stored; documents already there (e.g. uploaded over HTTP) stay, indexed again from their stored
+    text when an older format version, another model or chunking indexed them.
     """
     from qa.embedding.factory import make_build_embedder
     from qa.index import build_index, read_manifest
@@ -154,7 +155,7 @@ def index_build() -> None:
             err.print(
                 f"Milvus at {settings.milvus.uri} ({settings.milvus.collection_prefix}_*): "
                 f"{done['documents']} documents, {done['written']} written ({done['embedded']} embedded), "
-                f"{done['unchanged']} unchanged.",
+                f"{done['unchanged']} unchanged; {done['reindexed']} stored documents re-indexed.",
                 highlight=False,
                 soft_wrap=True,
             )
@@ -240,12 +241,18 @@ def index_status() -> None:
         with user_errors():
             milvus = MilvusIndex(settings)
             try:
-                count = len(milvus.stored_hashes())
+                count = len(milvus.stored_stamps())
+                stale = len(milvus.stale_documents())
                 generation = milvus.fingerprint()
             finally:
                 milvus.close()
+        state = (
+            "up to date"
+            if not stale
+            else f"stale ({stale} indexed under another format version, embedding model or chunking)"
+        )
         out.print(
-            f"Milvus at {settings.milvus.uri}: {count} documents ({generation}).",
+            f"Milvus at {settings.milvus.uri}: {count} documents ({generation}), {state}.",
             highlight=False,
             soft_wrap=True,
         )

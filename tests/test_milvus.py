@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from qa.config import IndexSettings, MilvusSettings, Settings
-from qa.corpus.chunking import context_texts
-from qa.corpus.documents import parse_document
+from qa.config import EmbeddingSettings, IndexSettings, MilvusSettings, Settings
+from qa.corpus import segmentation
+from qa.corpus.chunking import build_chunks, context_texts, sentences_of
+from qa.corpus.documents import Document, parse_document, read_document
 from qa.embedding.base import Embedder
+from qa.errors import IndexMissingError
 from qa.eval import evaluate, load_items
-from qa.index.build import current_generation, load_current
-from qa.index.lexical import tokenize_query
-from qa.index.milvus import MilvusIndex
+from qa.index.build import current_generation, ensure_index, load_current
+from qa.index.lexical import tokenize, tokenize_query
+from qa.index.milvus import PART_CHARS, MilvusIndex
+from qa.index.milvus_search import build_milvus
+from qa.index.stored import StoredDocument
 from qa.pipeline import QAPipeline
-from tests.conftest import REPO
+from tests.conftest import ARTICLE, REPO, make_settings
+from tests.fakes import FakeEmbedder
 from tests.milvus_server import new_prefix
 
 pytestmark = pytest.mark.integration
@@ -220,3 +227,237 @@ def test_a_page_with_sections_is_embedded_alike_on_both_backends(
             assert on_milvus.search.dense(name, vector, 5) == on_faiss.search.dense(name, vector, 5)
     finally:
         MilvusIndex(remote).drop()
+
+
+# -- documents stored by an older format or another model ---------------------------------------
+
+
+def wrapping_markdown() -> str:
+    """A Markdown page whose stored JSON spans several parts, with a fragment format 5 joins."""
+    lines = ["# Text wrapping", "", "## width", "", "(default: 70) The maximum length of wrapped lines.", ""]
+    for n in range(1, 121):
+        lines += [
+            f"## Setting {n}",
+            "",
+            f"Setting {n} tunes margin rule {n} of the wrapper. (see note {n}) It is read once at start.",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+UPLOADED = parse_document("wrapping", wrapping_markdown(), "wrapping.md", markdown=True)
+
+
+def store_as_before_stamps(milvus: MilvusIndex, document: Document, embedder: Embedder) -> int:
+    """Write ``document``'s rows as the code before index stamps did; returns its part count.
+
+    The documents rows hold the bare content hash and are keyed ``<doc_id>:<n>``; the sentences
+    are split as format 4 split them (a parenthesised fragment is a sentence of its own) and
+    embedded without context.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(segmentation, "_join_fragments", lambda text, spans: spans)
+        sentences = sentences_of([document])
+    chunks = build_chunks([document], sentences, 3, 1)
+    vectors = embedder.embed([s.text for s in sentences])
+    chunk_vectors = embedder.embed([c.text for c in chunks])
+    doc_id = document.doc_id
+    milvus.create(embedder.dimension)
+    milvus.client.insert(
+        milvus.sentences,
+        [
+            {"pk": f"{doc_id}:{n}", "doc_id": doc_id, "vector": v.tolist(), "context": v.tolist()}
+            for n, v in enumerate(vectors)
+        ],
+    )
+    milvus.client.insert(
+        milvus.chunks,
+        [
+            {
+                "pk": c.chunk_id,
+                "doc_id": doc_id,
+                "vector": v.tolist(),
+                "terms": " ".join(tokenize([c.text])[0]),
+            }
+            for c, v in zip(chunks, chunk_vectors, strict=True)
+        ],
+    )
+    payload = StoredDocument.of(document, sentences, chunks).to_json()
+    parts = [payload[i : i + PART_CHARS] for i in range(0, len(payload), PART_CHARS)]
+    milvus.client.insert(
+        milvus.documents,
+        [
+            {
+                "pk": f"{doc_id}:{n}",
+                "doc_id": doc_id,
+                "sha256": document.sha256,
+                "part": n,
+                "parts": len(parts),
+                "payload": part,
+                "dummy": [0.0, 0.0],
+            }
+            for n, part in enumerate(parts)
+        ],
+    )
+    return len(parts)
+
+
+def rows_of(milvus: MilvusIndex, collection: str, doc_id: str) -> int:
+    found = milvus.client.query(collection, filter=f'doc_id == "{doc_id}"', output_fields=["count(*)"])
+    return int(found[0]["count(*)"])
+
+
+def assert_stored_exactly(milvus: MilvusIndex, documents: list[Document]) -> None:
+    """Each document current, as the current code splits it, with one row per part, sentence and
+    chunk: nothing of an older version left behind."""
+    assert milvus.stale_documents() == []
+    assert milvus.stored_stamps() == {d.doc_id: milvus.stamp_of(d) for d in documents}
+    for document in documents:
+        sentences = sentences_of([document])
+        chunks = build_chunks([document], sentences, 3, 1)
+        expected = StoredDocument.of(replace(document, blocks=()), sentences, chunks)  # as stored
+        assert milvus.stored_document(document.doc_id) == expected
+        parts = -(-len(expected.to_json()) // PART_CHARS)
+        assert rows_of(milvus, milvus.documents, document.doc_id) == parts
+        assert rows_of(milvus, milvus.sentences, document.doc_id) == len(sentences)
+        assert rows_of(milvus, milvus.chunks, document.doc_id) == len(chunks)
+
+
+def test_documents_an_older_format_stored_are_indexed_again_at_start(
+    milvus_uri: str, tmp_path: Path, real_embedder: Embedder
+) -> None:
+    settings = milvus_settings(make_settings(tmp_path), milvus_uri)  # the corpus: the article
+    article = read_document(ARTICLE)
+    milvus = MilvusIndex(settings, real_embedder.dimension)
+    try:
+        store_as_before_stamps(milvus, article, real_embedder)
+        # UPLOADED came over HTTP: no corpus file, Milvus holds its only copy.
+        assert store_as_before_stamps(milvus, UPLOADED, real_embedder) > 1
+        assert milvus.stale_documents() == ["kim-russia-visit", "wrapping"]
+        older = load_current(settings, real_embedder.dimension)  # still readable as it was
+        assert "(default: 70)" in [s.text for s in older.sentences]
+
+        pipeline = QAPipeline.load(settings, embedder_factory=lambda _: real_embedder)
+
+        assert_stored_exactly(milvus, [article, UPLOADED])
+        index = pipeline.index
+        assert index.documents["wrapping"].text == UPLOADED.text
+        assert index.generation == current_generation(settings) != older.generation
+        texts = [s.text for s in index.sentences]
+        assert "(default: 70)" not in texts
+        assert "(default: 70) The maximum length of wrapped lines." in texts
+        vector = real_embedder.embed(
+            ["Text wrapping › width\n(default: 70) The maximum length of wrapped lines."]
+        )
+        joined = texts.index("(default: 70) The maximum length of wrapped lines.")
+        assert abs(index.search.vectors("contexts", [joined]) - vector).max() < 1e-4  # in context now
+        for question, doc_id in [
+            ("What is the maximum length of wrapped lines?", "wrapping"),
+            ("Where did Kim travel?", "kim-russia-visit"),
+        ]:
+            answer = pipeline.ask(question)
+            assert answer.answerable and doc_id in {c.doc_id for c in answer.citations}, question
+            for citation in answer.citations:
+                document = pipeline.document(citation.doc_id)
+                assert document.text[citation.start : citation.end] == citation.quote
+    finally:
+        milvus.drop()
+
+
+def test_with_auto_build_off_stale_documents_are_reported_and_qa_index_build_fixes_them(
+    milvus_uri: str, tmp_path: Path
+) -> None:
+    embedder = FakeEmbedder()
+    settings = milvus_settings(make_settings(tmp_path), milvus_uri, auto_build=False)
+    milvus = MilvusIndex(settings, embedder.dimension)
+    older_model = settings.model_copy(update={"embedding": EmbeddingSettings(model_id="older-model")})
+    lighthouse = parse_document("lighthouse", "The Zorblax lighthouse was painted teal.", "lighthouse.txt")
+    try:
+        build_milvus(older_model, embedder)  # the article, from the corpus, under another model
+        MilvusIndex(older_model, embedder.dimension).add_document(lighthouse, embedder)
+        store_as_before_stamps(milvus, UPLOADED, embedder)
+        assert milvus.stale_documents() == ["kim-russia-visit", "lighthouse", "wrapping"]
+        stamps = milvus.stored_stamps()
+
+        with pytest.raises(IndexMissingError) as refused:
+            ensure_index(settings, embedder)
+        message = refused.value.message
+        assert "\n" not in message and message == (
+            f"The index in Milvus at {milvus_uri} (prefix {settings.milvus.collection_prefix!r}) is "
+            "stale (3 documents indexed under another format version, embedding model or chunking); "
+            "run `qa index build`."
+        )
+        assert milvus.stored_stamps() == stamps  # refused, not touched
+
+        done = build_milvus(settings, embedder)  # `qa index build`
+        assert done["written"] == 1 and done["reindexed"] == 2
+        assert_stored_exactly(milvus, [read_document(ARTICLE), lighthouse, UPLOADED])
+        assert set(ensure_index(settings, embedder).documents) == {
+            "kim-russia-visit",
+            "lighthouse",
+            "wrapping",
+        }
+    finally:
+        milvus.drop()
+
+
+class InjectedFailure(Exception):
+    pass
+
+
+@pytest.mark.parametrize("failing", ["sentences", "chunks", "later parts", "part 0", "cleanup"])
+def test_a_reindex_failing_midway_loses_no_document(
+    failing: str, milvus_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    embedder = FakeEmbedder()
+    settings = milvus_settings(make_settings(tmp_path), milvus_uri)
+    article = read_document(ARTICLE)
+    milvus = MilvusIndex(settings, embedder.dimension)
+    upsert, delete_superseded = MilvusIndex._upsert, MilvusIndex._delete_superseded
+
+    def failing_upsert(self: MilvusIndex, collection: str, rows: list[dict[str, object]]) -> None:
+        part = rows[0].get("part") if rows else None
+        point = {
+            self.sentences: "sentences",
+            self.chunks: "chunks",
+            self.documents: "part 0" if part == 0 else "later parts",
+        }[collection]
+        if rows and point == failing and rows[0]["doc_id"] == "wrapping":
+            raise InjectedFailure(point)
+        upsert(self, collection, rows)
+
+    def failing_cleanup(
+        self: MilvusIndex, doc_id: str, stamp: str, sentence_keys: set[str], chunk_keys: set[str]
+    ) -> None:
+        if failing == "cleanup" and doc_id == "wrapping":
+            raise InjectedFailure("cleanup")
+        delete_superseded(self, doc_id, stamp, sentence_keys, chunk_keys)
+
+    try:
+        store_as_before_stamps(milvus, article, embedder)
+        assert store_as_before_stamps(milvus, UPLOADED, embedder) > 1
+        with monkeypatch.context() as patch:
+            patch.setattr(MilvusIndex, "_upsert", failing_upsert)
+            patch.setattr(MilvusIndex, "_delete_superseded", failing_cleanup)
+            with pytest.raises(InjectedFailure):
+                ensure_index(settings, embedder)
+
+        after = load_current(settings, embedder.dimension)
+        assert {d: after.documents[d].text for d in after.documents} == {
+            "kim-russia-visit": article.text,
+            "wrapping": UPLOADED.text,
+        }
+        # A document row still means its vectors are there: every loaded key has its row.
+        ids = [s.sentence_id for s in after.sentences]
+        assert after.search.vectors("sentences", ids).shape == (len(ids), embedder.dimension)
+        keys = [c.chunk_id for c in after.chunks]
+        assert len(milvus.client.query(milvus.chunks, filter=f"pk in {json.dumps(keys)}")) == len(keys)
+        # The article was done before the failure; the page stays stale until a run completes it.
+        assert milvus.stale_documents() == ([] if failing == "cleanup" else ["wrapping"])
+        if failing == "cleanup":
+            milvus.add_document(UPLOADED, embedder)  # the next write of the page clears what is left
+        else:
+            ensure_index(settings, embedder)
+        assert_stored_exactly(milvus, [article, UPLOADED])
+    finally:
+        milvus.drop()

@@ -215,18 +215,11 @@ def ensure_index(settings: Settings, embedder: Embedder, progress: Progress | No
     ``progress`` is given, end), so a first start-up never looks hung. A corrupt index is
     refused rather than silently replaced: someone should look at why.
     With Milvus (``QA_INDEX__BACKEND=milvus``) the collections are built from the corpus only
-    when they do not exist yet: afterwards they, not a local directory, hold the documents.
+    when they do not exist yet: afterwards they, not a local directory, hold the documents, and
+    only documents stored under another format version, model or chunking are indexed again.
     """
     if settings.index.backend == "milvus":
-        from qa.index.milvus import MilvusIndex
-        from qa.index.milvus_search import build_milvus, load_milvus_index
-
-        milvus = MilvusIndex(settings, embedder.dimension)
-        if not milvus.exists():
-            if not settings.index.auto_build:
-                raise IndexMissingError(f"No index in Milvus at {settings.milvus.uri}; run `qa index build`.")
-            build_milvus(settings, embedder, progress)
-        return load_milvus_index(settings, embedder.dimension, milvus)
+        return _ensure_milvus(settings, embedder, progress)
     try:
         reason = staleness(settings)
     except IndexMissingError:
@@ -243,6 +236,28 @@ def ensure_index(settings: Settings, embedder: Embedder, progress: Progress | No
         build_index(settings, embedder, progress or stage_log(), reuse=True)
         log.info("Index built in %.1f s.", time.perf_counter() - started)
     return load_index(settings.index_dir, settings.index)
+
+
+def _ensure_milvus(settings: Settings, embedder: Embedder, progress: Progress | None) -> SearchIndex:
+    from qa.index.milvus import MilvusIndex
+    from qa.index.milvus_search import build_milvus, load_milvus_index, reindex_stale
+
+    milvus = MilvusIndex(settings, embedder.dimension)
+    where = f"Milvus at {settings.milvus.uri} (prefix {settings.milvus.collection_prefix!r})"
+    if not milvus.exists():
+        if not settings.index.auto_build:
+            raise IndexMissingError(f"No index in {where}; run `qa index build`.")
+        build_milvus(settings, embedder, progress)
+    elif stale := milvus.stale_documents():
+        documents = f"{len(stale)} document{'s' if len(stale) != 1 else ''}"
+        reason = f"{documents} indexed under another format version, embedding model or chunking"
+        if not settings.index.auto_build:
+            raise IndexMissingError(f"The index in {where} is stale ({reason}); run `qa index build`.")
+        log.info("Re-indexing %s: %s.", where, reason)
+        started = time.perf_counter()
+        reindex_stale(milvus, embedder, settings.corpus_dir, progress or stage_log())
+        log.info("Re-indexed in %.1f s.", time.perf_counter() - started)
+    return load_milvus_index(settings, embedder.dimension, milvus)
 
 
 def current_generation(settings: Settings) -> str | None:

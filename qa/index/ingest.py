@@ -163,7 +163,7 @@ def _add_to_milvus(
     files = expand_paths(paths, report)
     milvus = MilvusIndex(settings, embedder.dimension)
     try:
-        stored = milvus.stored_hashes()
+        stored = milvus.stored_stamps()
         for done, path in enumerate(files, start=1):
             try:
                 document = read_document(path)
@@ -173,7 +173,7 @@ def _add_to_milvus(
                 report.skipped[str(path)] = exc.message
                 continue
             previous = stored.get(document.doc_id)
-            if previous == document.sha256:
+            if previous == milvus.stamp_of(document):
                 report.unchanged.append(document.doc_id)
             else:
                 milvus.add_document(document, embedder)

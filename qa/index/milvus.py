@@ -4,18 +4,26 @@ Three collections (``<prefix>_documents``, ``<prefix>_sentences``, ``<prefix>_ch
 
 - documents: each document's text with its sentence and chunk spans, as JSON split into parts
   (a VARCHAR holds at most 64 KiB), so any replica can load every span and verify every
-  citation without local files. Written *last* when a document is added and deleted *first*
-  when it is removed, so a document row means its vectors are there.
+  citation without local files. Each part records the document's *index stamp* (in the field
+  named ``sha256``): its content hash and a tag of the format version, embedding model and
+  chunking it was indexed under (``qa.index.stored.index_stamp``). A document whose stamp has
+  another tag, rows written before stamps included, is stale and is indexed again
+  (``qa.index.milvus_search.reindex_stale``).
 - sentences: the sentence vector and the in-context vector of every sentence.
 - chunks: the chunk vector, and the chunk's BM25 tokens in a VARCHAR that Milvus's built-in
   BM25 function turns into a sparse vector. The tokens are ours (``qa.index.lexical.tokenize``:
   stop words out, stemmed), joined by spaces and split again by a whitespace analyzer, so
   both backends rank chunks by BM25 over the very same terms.
 
-Row keys are ``<doc_id>:<n>`` (n counts within the document), so adding or removing one document
-touches only its own rows. A loaded ``SearchIndex`` numbers sentences and chunks globally (as a
-FAISS build does) and maps Milvus keys to those ids; the documents' fingerprint (ids and content
-hashes) is its ``generation``, which replicas poll to pick up changes made by any of them.
+Sentence and chunk keys are ``<doc_id>:<n>`` (n counts within the document), so adding or
+removing one document touches only its own rows. A document's first part is the one that counts:
+a document is there when its part 0 is, with parts 1.. of the same stamp. So writes go vectors
+first, then the later parts beside any older version's, then part 0 (one row) to switch, and only
+then are the older version's leftovers deleted: a document row always means its vectors are
+there, and a failure at any point leaves one whole version readable (the previous one until the
+switch). Removal deletes the document rows first. A loaded ``SearchIndex`` numbers sentences and chunks globally (as a FAISS
+build does) and maps Milvus keys to those ids; the documents' fingerprint (ids and stamps) is its
+``generation``, which replicas poll to pick up changes made by any of them.
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ from qa.corpus.documents import Document
 from qa.embedding.base import Embedder, Vectors
 from qa.errors import IndexMissingError, NotReadyError
 from qa.index.lexical import tokenize
-from qa.index.stored import StoredDocument, fingerprint
+from qa.index.stored import StoredDocument, fingerprint, index_stamp, index_tag, is_current
 
 # gRPC keepalive pings off: pymilvus pings every 10 s by default, which Milvus Lite's server
 # answers after a few idle minutes with GOAWAY "too_many_pings", killing the shared connection
@@ -81,6 +89,7 @@ class MilvusIndex:
         except Exception as exc:  # pymilvus raises its own untyped connection errors
             raise MilvusUnavailableError(f"Cannot reach Milvus at {milvus.uri}: {_short(exc)}") from exc
         self.dimension = dimension
+        self.tag = index_tag(settings)
 
     def close(self) -> None:
         self.client.close()
@@ -165,11 +174,19 @@ class MilvusIndex:
             self.client.drop_collection(name)
 
     # -- writing --------------------------------------------------------------------------
-    def stored_hashes(self) -> dict[str, str]:
-        """doc_id -> sha256 of every document whose rows are complete."""
+    def stamp_of(self, document: Document) -> str:
+        """The stamp ``document`` is stored under when indexed now (compare ``stored_stamps``)."""
+        return index_stamp(document.sha256, self.tag)
+
+    def stored_stamps(self) -> dict[str, str]:
+        """doc_id -> index stamp of every document whose rows are complete."""
         if not self.client.has_collection(self.documents):
             return {}
-        return {doc_id: sha for doc_id, (sha, _) in self._complete_documents(payload=False).items()}
+        return {doc_id: stamp for doc_id, (stamp, _) in self._complete_documents(payload=False).items()}
+
+    def stale_documents(self) -> list[str]:
+        """Ids of the stored documents indexed under another format version, model or chunking."""
+        return sorted(d for d, stamp in self.stored_stamps().items() if not is_current(stamp, self.tag))
 
     def add_document(
         self, document: Document, embedder: Embedder, vectors: dict[str, Vectors] | None = None
@@ -177,6 +194,11 @@ class MilvusIndex:
         """Embed and store one document (replacing any same-id one); returns its sentence count.
 
         ``vectors`` (sentences, contexts, chunks) skips embedding: copied from a FAISS build.
+        Nothing of a previous version is deleted before the new one is complete (see the module
+        docstring); rows are upserted, so writing the same version twice (two replicas re-indexing
+        at once, a retry) leaves one copy. A failure before the switch leaves the previous version
+        answering, some of its vectors possibly already the new version's: a stale one stays stale
+        and is re-indexed by the next run; a replaced upload is right once the upload is retried.
         """
         if not document.text.strip():
             raise ValueError("a document without text")
@@ -197,7 +219,7 @@ class MilvusIndex:
         contexts, chunk_vectors = vectors["contexts"], vectors["chunks"]
         sentence_vectors = vectors["sentences"]
         doc_id = document.doc_id
-        self.remove_document(doc_id)
+        stamp = self.stamp_of(document)
         sentence_rows = [
             {
                 "pk": f"{doc_id}:{n}",
@@ -216,31 +238,44 @@ class MilvusIndex:
             }
             for n, chunk in enumerate(chunks)
         ]
-        self._insert(self.sentences, sentence_rows)
-        self._insert(self.chunks, chunk_rows)
-        stored = StoredDocument(
-            document,
-            [(s.start, s.end, s.paragraph, s.kind, s.section) for s in sentences],
-            [(c.start, c.end, c.sentence_ids[0], len(c.sentence_ids), c.section) for c in chunks],
-        )
-        payload = stored.to_json()
+        # Vectors are overwritten in place: until part 0 switches, the previous version still has
+        # a row for each of its keys (a failure now leaves it readable, and stale if it was).
+        self._upsert(self.sentences, sentence_rows)
+        self._upsert(self.chunks, chunk_rows)
+        payload = StoredDocument.of(document, sentences, chunks).to_json()
         parts = [payload[i : i + PART_CHARS] for i in range(0, len(payload), PART_CHARS)]
-        self._insert(
-            self.documents,
-            [
-                {
-                    "pk": f"{doc_id}:{n}",
-                    "doc_id": doc_id,
-                    "sha256": document.sha256,
-                    "part": n,
-                    "parts": len(parts),
-                    "payload": part,
-                    "dummy": [0.0] * _DUMMY_DIM,
-                }
-                for n, part in enumerate(parts)
-            ],
+        part_rows = [
+            {
+                # Parts after the first are keyed by stamp, so they never overwrite the parts of
+                # the version still in use; part 0 is the one row that says which version that is.
+                "pk": f"{doc_id}:{n}:{stamp}" if n else f"{doc_id}:0",
+                "doc_id": doc_id,
+                "sha256": stamp,
+                "part": n,
+                "parts": len(parts),
+                "payload": part,
+                "dummy": [0.0] * _DUMMY_DIM,
+            }
+            for n, part in enumerate(parts)
+        ]
+        self._upsert(self.documents, part_rows[1:])
+        self._upsert(self.documents, part_rows[:1])
+        self._delete_superseded(
+            doc_id, stamp, {row["pk"] for row in sentence_rows}, {row["pk"] for row in chunk_rows}
         )
         return len(sentences)
+
+    def _delete_superseded(
+        self, doc_id: str, stamp: str, sentence_keys: set[str], chunk_keys: set[str]
+    ) -> None:
+        """Delete what a previous version left: parts of other stamps, vectors past the new count."""
+        literal = _literal(doc_id)
+        self.client.delete(self.documents, filter=f"doc_id == {literal} and sha256 != {_literal(stamp)}")
+        for collection, keep in ((self.sentences, sentence_keys), (self.chunks, chunk_keys)):
+            rows = self._rows(collection, ["pk"], filter=f"doc_id == {literal}")
+            surplus = [str(row["pk"]) for row in rows if str(row["pk"]) not in keep]
+            if surplus:
+                self.client.delete(collection, ids=surplus)
 
     def remove_document(self, doc_id: str) -> bool:
         """Delete a document's rows (its document row first); True if it was there."""
@@ -255,9 +290,9 @@ class MilvusIndex:
             self.client.delete(name, filter=f"doc_id == {_literal(doc_id)}")
         return present
 
-    def _insert(self, collection: str, rows: list[dict[str, Any]]) -> None:
+    def _upsert(self, collection: str, rows: list[dict[str, Any]]) -> None:
         for first in range(0, len(rows), INSERT_BATCH):
-            self.client.insert(collection, rows[first : first + INSERT_BATCH])
+            self.client.upsert(collection, rows[first : first + INSERT_BATCH])
 
     # -- reading --------------------------------------------------------------------------
     def _rows(self, collection: str, fields: list[str], filter: str = "") -> Iterator[dict[str, Any]]:
@@ -273,39 +308,52 @@ class MilvusIndex:
         finally:
             iterator.close()
 
-    def _complete_documents(self, payload: bool) -> dict[str, tuple[str, list[str]]]:
-        """doc_id -> (sha256, payload parts) for documents with every part present."""
+    def _complete_documents(
+        self, payload: bool, filter: str = "part >= 0"
+    ) -> dict[str, tuple[str, list[str]]]:
+        """doc_id -> (stamp, payload parts) for documents whose part 0 has all its parts present."""
         fields = ["doc_id", "sha256", "part", "parts"] + (["payload"] if payload else [])
-        found: dict[str, dict[int, dict[str, Any]]] = {}
-        for row in self._rows(self.documents, fields, filter="part >= 0"):
-            found.setdefault(str(row["doc_id"]), {})[int(row["part"])] = row
+        found: dict[str, list[dict[str, Any]]] = {}
+        for row in self._rows(self.documents, fields, filter=filter):
+            found.setdefault(str(row["doc_id"]), []).append(row)
         complete: dict[str, tuple[str, list[str]]] = {}
-        for doc_id, parts in found.items():
-            first = parts.get(0)
-            if first is None or len(parts) != int(first["parts"]):
-                continue  # being written or removed right now
-            texts = [str(parts[n].get("payload", "")) for n in sorted(parts)]
-            complete[doc_id] = (str(first["sha256"]), texts)
+        for doc_id, rows in found.items():
+            first = next((row for row in rows if int(row["part"]) == 0), None)
+            if first is None:
+                continue  # being written for the first time, or removed, right now
+            stamp = str(first["sha256"])
+            # Parts of other stamps belong to a version being written or just replaced.
+            parts = {int(row["part"]): row for row in rows if str(row["sha256"]) == stamp}
+            count = int(first["parts"])
+            if any(n not in parts for n in range(count)):
+                continue
+            complete[doc_id] = (stamp, [str(parts[n].get("payload", "")) for n in range(count)])
         return complete
 
+    def stored_document(self, doc_id: str) -> StoredDocument | None:
+        """One complete document with its spans, as stored; None when there is none."""
+        found = self._complete_documents(payload=True, filter=f"doc_id == {_literal(doc_id)}").get(doc_id)
+        return StoredDocument.from_json("".join(found[1])) if found is not None else None
+
     def fingerprint(self) -> str:
-        """Changes whenever a document is added, replaced or removed (any replica's doing)."""
-        return fingerprint(self.stored_hashes())
+        """Changes whenever a document is added, replaced, re-indexed or removed (by any replica)."""
+        return fingerprint(self.stored_stamps())
 
     def load_store(self) -> tuple[dict[str, Document], list[Sentence], list[Chunk], dict[str, str]]:
-        """Every complete document with its sentences and chunks, numbered globally by doc_id."""
+        """Every complete document with its sentences and chunks, numbered globally by doc_id,
+        and its stamp."""
         if not self.exists():
             raise IndexMissingError(
                 f"No index in Milvus ({self.settings.milvus.uri}, prefix "
                 f"{self.settings.milvus.collection_prefix!r}); run `qa index build`."
             )
         documents: dict[str, Document] = {}
-        hashes: dict[str, str] = {}
+        stamps: dict[str, str] = {}
         sentences: list[Sentence] = []
         chunks: list[Chunk] = []
-        for doc_id, (sha, parts) in sorted(self._complete_documents(payload=True).items()):
+        for doc_id, (stamp, parts) in sorted(self._complete_documents(payload=True).items()):
             stored = StoredDocument.from_json("".join(parts))
-            hashes[doc_id] = sha
+            stamps[doc_id] = stamp
             document = stored.document
             documents[doc_id] = document
             offset = len(sentences)
@@ -316,7 +364,7 @@ class MilvusIndex:
                 ids = tuple(range(offset + first, offset + first + count))
                 text = document.text[start:end]
                 chunks.append(Chunk(f"{doc_id}:{n}", doc_id, start, end, ids, text, section))
-        return documents, sentences, chunks, hashes
+        return documents, sentences, chunks, stamps
 
 
 def _embed(embedder: Embedder, texts: list[str], step: int) -> Vectors:

@@ -13,8 +13,9 @@ from cachetools import LRUCache
 
 from qa import __version__
 from qa.config import Settings
-from qa.corpus.documents import OnSkip, load_corpus
+from qa.corpus.documents import Document, OnSkip, corpus_files, load_corpus, read_document
 from qa.embedding.base import Embedder, Vectors
+from qa.errors import CorpusError
 from qa.index.load import SearchIndex
 from qa.index.manifest import Counts, Manifest, settings_fingerprint
 from qa.index.milvus import MilvusIndex, MilvusUnavailableError
@@ -148,7 +149,7 @@ def load_milvus_index(settings: Settings, dimension: int, milvus: MilvusIndex | 
     """Every complete document in Milvus, with search going to Milvus."""
     milvus = milvus or MilvusIndex(settings, dimension)
     milvus.dimension = dimension
-    documents, sentences, chunks, hashes = milvus.load_store()
+    documents, sentences, chunks, stamps = milvus.load_store()
     sentence_keys: list[str] = []
     counters: dict[str, int] = {}
     for sentence in sentences:
@@ -159,7 +160,7 @@ def load_milvus_index(settings: Settings, dimension: int, milvus: MilvusIndex | 
     manifest = Manifest(
         **settings_fingerprint(settings),
         dimension=dimension,
-        corpus=hashes,
+        corpus=stamps,
         counts=Counts(documents=len(documents), sentences=len(sentences), chunks=len(chunks)),
         vector_index={"all": {"type": "milvus", "uri": settings.milvus.uri}},
         built_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -172,7 +173,7 @@ def load_milvus_index(settings: Settings, dimension: int, milvus: MilvusIndex | 
         sentences=sentences,
         chunks=chunks,
         search=search,
-        generation=fingerprint(hashes),
+        generation=fingerprint(stamps),
     )
 
 
@@ -182,11 +183,13 @@ def build_milvus(
     progress: Progress | None = None,
     on_skip: OnSkip | None = None,
 ) -> dict[str, Any]:
-    """Put every corpus document into Milvus, embedding only new or changed ones.
+    """Put every corpus document into Milvus, embedding only new, changed or stale ones.
 
     Documents already in Milvus but not in the corpus directory are kept: with Milvus the
     collections, not one machine's directory, are the truth (documents may have been uploaded
     through any replica); ``qa index remove`` or ``DELETE /v1/documents/{id}`` removes them.
+    Those indexed under another format version, model or chunking are indexed again from their
+    stored text (``reindex_stale``).
     """
     from qa.corpus.chunking import build_chunks, sentences_of
     from qa.index.reuse import VectorReuse
@@ -197,11 +200,11 @@ def build_milvus(
     chunking = settings.chunking
     try:
         milvus.create(embedder.dimension)
-        stored = milvus.stored_hashes()
+        stored = milvus.stored_stamps()
         documents = load_corpus(settings.corpus_dir, on_skip)
         embedded = written = 0
         for done, document in enumerate(documents, start=1):
-            if stored.get(document.doc_id) != document.sha256:
+            if stored.get(document.doc_id) != milvus.stamp_of(document):
                 sentences = sentences_of([document])
                 chunks = build_chunks([document], sentences, chunking.sentences_per_chunk, chunking.overlap)
                 vectors = local.vectors(document, len(sentences), len(chunks))
@@ -210,11 +213,48 @@ def build_milvus(
                 written += 1
             if progress is not None:
                 progress("Embedding documents", done, len(documents))
+        reindexed = reindex_stale(milvus, embedder, settings.corpus_dir, progress)
         return {
             "documents": len(documents),
             "embedded": embedded,
             "written": written,
             "unchanged": len(documents) - written,
+            "reindexed": len(reindexed),
         }
     finally:
         milvus.close()
+
+
+def reindex_stale(
+    milvus: MilvusIndex, embedder: Embedder, corpus_dir: Path, progress: Progress | None = None
+) -> list[str]:
+    """Index every stale stored document again (split and embedded anew); returns their ids.
+
+    A stale document was indexed under another format version, embedding model or chunking
+    (its stamp says so). Its source is its corpus file when that holds the same content (read as
+    the current code reads it), else its stored text, split again from the blocks its stored
+    sentences came from: documents added over HTTP have no file. Each is replaced the way
+    ``MilvusIndex.add_document`` replaces a document, so a failure leaves the rest stale, never
+    lost, and the next run carries on.
+    """
+    stale = milvus.stale_documents()
+    files = {path.stem: path for path in corpus_files(corpus_dir)} if corpus_dir.is_dir() else {}
+    for done, doc_id in enumerate(stale, start=1):
+        stored = milvus.stored_document(doc_id)
+        if stored is not None:  # None: removed meanwhile
+            document = _same_file(files.get(doc_id), stored.document) or stored.to_split_again()
+            milvus.add_document(document, embedder)
+        if progress is not None:
+            progress("Re-indexing stale documents", done, len(stale))
+    return stale
+
+
+def _same_file(path: Path | None, stored: Document) -> Document | None:
+    """The corpus file's document when it holds the stored document's content, else None."""
+    if path is None:
+        return None
+    try:
+        document = read_document(path, stored.doc_id)
+    except CorpusError:
+        return None
+    return document if document.sha256 == stored.sha256 else None

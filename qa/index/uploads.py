@@ -98,8 +98,8 @@ def add_upload(settings: Settings, embedder: Embedder, filename: str, data: byte
 
             milvus = MilvusIndex(settings, embedder.dimension)
             try:
-                before = milvus.stored_hashes().get(doc_id)
-                if before == document.sha256:
+                before = milvus.stored_stamps().get(doc_id)
+                if before == milvus.stamp_of(document):
                     return UploadResult(doc_id, "unchanged")
                 sentences = milvus.add_document(document, embedder)
             finally:
