@@ -19,14 +19,14 @@ pytestmark = pytest.mark.integration
 # Measured on the held-out test split (README, docs/evaluation.md) minus a small margin: a change
 # that loses answers, citations or refusals fails here. Never tuned on: the model and every
 # weight are fitted or chosen on eval/article/train.jsonl.
-TEST_SPLIT_FLOORS = {  # measured: 0.768, 0.778, 0.685, 0.357 (15/42), 0.667 (8/12)
-    "answer_accuracy": 0.74,
-    "citation_any": 0.75,
+TEST_SPLIT_FLOORS = {  # measured: 0.778, 0.787, 0.694, 0.476 (20/42), 0.833 (10/12)
+    "answer_accuracy": 0.75,
+    "citation_any": 0.76,
     "citation_first": 0.66,
-    "refused_on_topic": 0.30,
-    "refused_off_topic": 0.58,
+    "refused_on_topic": 0.40,
+    "refused_off_topic": 0.75,
 }
-MAX_FALSE_REFUSALS = 6  # of 108 answerable test questions (measured: 5)
+MAX_FALSE_REFUSALS = 5  # of 108 answerable test questions (measured: 4)
 
 
 def test_held_out_test_split_figures(real_pipeline: QAPipeline) -> None:
@@ -64,6 +64,12 @@ def test_a_refusal_can_cite_the_sentence_that_shows_the_gap(real_pipeline: QAPip
         ("What is the name of the food factory Kim visited?", False),
         ("How many technical students did Kim meet?", False),
         ("How many bombers were at the airfield?", False),
+        # Shoigu is named next to a quotation but never speaks; Panda's think tank is given in an
+        # appositive; the ballet and Kim's age are never given.
+        ("What did Shoigu say to Kim?", False),
+        ("Which think tank is Ankit Panda a senior fellow at?", True),
+        ("What ballet did Kim watch?", False),
+        ("How old is Kim Jong-un?", False),
     ],
 )
 def test_a_typed_question_needs_its_answer_in_the_quoted_evidence(
