@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from enum import Enum
+from functools import lru_cache
 
 from qa.index.lexical import tokenize_query
 
@@ -162,34 +163,38 @@ _SPEECH_VERBS = r"(said|says|say|told|tells|wrote|writes|added|argued|stated|ask
 _NAME_TITLES = frozenset({"mr", "mrs", "ms", "dr", "the", "a", "an"})
 
 
-def _speaker_names(question: str) -> list[str]:
+@lru_cache(maxsize=1024)
+def _speaker_names(question: str) -> tuple[str, ...]:
     """The words naming whoever a speech question asks about (none for "he", "they" …)."""
     match = _SPEAKER_ASKED.search(question)
     if match is None:
-        return []
+        return ()
     words = [w.strip(".’'").removesuffix("’s").removesuffix("'s") for w in match.group(1).split()]
     words = [w for w in words if w and w.lower() not in _NAME_TITLES]
     if not words or " ".join(words).lower() in _NOT_A_SPEAKER:
-        return []
+        return ()
     capitalised = [w for w in words if w[0].isupper()]
-    return capitalised or words
+    return tuple(capitalised or words)
 
 
-def speaks(text: str, names: list[str]) -> bool:
+@lru_cache(maxsize=1024)
+def _speaking(names: tuple[str, ...]) -> re.Pattern[str]:
+    """Any of ``names`` given as the one speaking (one pattern per question, compiled once)."""
+    words = "|".join(re.escape(name) for name in names)
+    word = rf"(?:{words})\w*"  # "Russia" in "Russian", "Kim" in "Kim’s"
+    return re.compile(
+        rf"\b{_SPEECH_VERBS}\s+(\w[\w.’-]*\s+){{0,3}}{word}\b"
+        rf"|\b{word}(\s+[\w-]+){{0,2}}\s+{_SPEECH_VERBS}\b"
+        rf"|\b{word}\b[^,.]{{0,20}},[^,]{{0,80}},\s*{_SPEECH_VERBS}\b"
+        rf"|\baccording to\s+(\w[\w.’-]*\s+){{0,3}}{word}\b",
+        re.IGNORECASE,
+    )
+
+
+def speaks(text: str, names: tuple[str, ...]) -> bool:
     """``text`` gives someone named by ``names`` as the one speaking: "said Alex Neill", "Mr. Chun
     said", "Chun In-bum, a retired general, said", "according to Neill"."""
-    for name in names:
-        word = re.escape(name) + r"\w*"  # "Russia" in "Russian", "Kim" in "Kim’s"
-        if re.search(
-            rf"\b{_SPEECH_VERBS}\s+(\w[\w.’-]*\s+){{0,3}}{word}\b"
-            rf"|\b{word}(\s+[\w-]+){{0,2}}\s+{_SPEECH_VERBS}\b"
-            rf"|\b{word}\b[^,.]{{0,20}},[^,]{{0,80}},\s*{_SPEECH_VERBS}\b"
-            rf"|\baccording to\s+(\w[\w.’-]*\s+){{0,3}}{word}\b",
-            text,
-            re.IGNORECASE,
-        ):
-            return True
-    return False
+    return bool(names) and bool(_speaking(names).search(text))
 
 
 _HAS = {
@@ -275,14 +280,21 @@ _AFFILIATION = frozenset({"at", "of", "from", "with", "for"})
 AFFILIATION_REACH = 8  # words from a person to the organisation an appositive ties them to
 
 
+@lru_cache(maxsize=1024)
+def _question_words(question: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The question's words (lower-cased) and stems, once per question, not once per candidate."""
+    return frozenset(w.lower().strip(".") for w in _WORD.findall(question)), frozenset(
+        tokenize_query(question)
+    )
+
+
 def _attached_name(text: str, question: str) -> bool:
     """A name (capitalised word or code identifier) the question lacks, next to a question word.
 
     Between the two only links ("of", "called", a comma), other question words or other name
     words may stand, at most ``NAME_REACH`` words apart.
     """
-    asked_words = {w.lower().strip(".") for w in _WORD.findall(question)}
-    asked_stems = set(tokenize_query(question))
+    asked_words, asked_stems = _question_words(question)
     words = _WORD.findall(text)
     anchors, names, joiners = set(), set(), set()
     for position, word in enumerate(words):
