@@ -76,8 +76,8 @@ class ExtractiveAnswerer:
                 for s in quoted_group(hit.sentence, sentences, holds_answer if typed else None, explains)
                 if s.sentence_id not in chosen
             ]
-            # What a group brings after its sentence may be cut to fit; the sentence and what
-            # precedes it (its speaker or referent) may not.
+            # What a group brings after its sentence may be cut to fit; the sentence and its
+            # speaker's sentence before it may not.
             group = group[: self._max_sentences - len(chosen)]
             if hit.sentence not in group:
                 continue

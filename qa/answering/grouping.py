@@ -9,7 +9,10 @@ A sentence is often not the whole answer by itself:
 - a sentence carried on by the next one of its paragraph through a pronoun ("A one-character
   string used to separate fields. It defaults to ','.") keeps that continuation, when the
   question asks for a kind of answer (a number, a name, a date ...) that only the continuation
-  holds.
+  holds;
+- for a why or how question, the sentence stating the claim keeps the next one when it goes on
+  with it (a pronoun in the same paragraph, or the same speaker's next words): reasons tend to
+  follow claims.
 
 All of these stay inside one document, next to each other. A sentence opening with a pronoun
 does not bring the sentence before it: measured on the training sets, in documentation its

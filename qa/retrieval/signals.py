@@ -14,8 +14,9 @@ What each signal is for:
   the same for the best sentence with its neighbours.
 - ``unknown_share``: idf share of question terms the whole corpus never uses.
 - ``type_asked`` / ``type_missing``: the question asks for a number, date, person, place, name
-  or what someone said, and what the answer would quote (the best sentence, with the sentence
-  naming its speaker) holds none the question does not already give; ``stated_type_missing``
+  or what someone said, and what the answer would quote (the best sentence and its near-ties,
+  each with what it brings along: ``qa.answering.grouping``) holds none the question does not
+  already give; ``stated_type_missing``
   the same for numbers, dates of events ("when did …", not "when is X raised?", a condition),
   names and speech only, whose tests hold in any text (a name may
   be a code identifier; people and places are recognised by capitals, which technical text
@@ -112,7 +113,7 @@ def compute_signals(
     unknown = sum(w for t, w in weights.items() if t not in terms.idf)
     asked = retrieval.kind is not AnswerType.OTHER
     # Reasons are phrased too many ways for a pattern to say one is missing. What counts is what
-    # the answer would quote (the best sentence with its speaker's), not any nearby candidate.
+    # the answer would quote (the best sentence with what it brings along), not any nearby candidate.
     quoted = quoted or [best.sentence.text]
     type_missing = (
         asked
