@@ -33,6 +33,15 @@ def make_settings(root: Path, **overrides: object) -> Settings:
     return Settings(corpus_dir=corpus, index_dir=root / "index", **overrides)  # type: ignore[arg-type]
 
 
+def pipeline_over(root: Path, files: dict[str, Path], embedder: Embedder) -> QAPipeline:
+    """A pipeline over a corpus of ``files`` (name in the corpus: source file), indexed under ``root``."""
+    corpus = root / "corpus"
+    corpus.mkdir(parents=True)
+    for name, source in files.items():
+        shutil.copyfile(source, corpus / name)
+    return QAPipeline.load(make_settings(root), embedder_factory=lambda _: embedder)
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path)

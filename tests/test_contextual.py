@@ -9,7 +9,6 @@ section, and a parenthesised fragment ("(default: 70)") stays with its sentence.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ from qa.index import build_index, staleness
 from qa.index.manifest import FORMAT_VERSION
 from qa.pipeline import QAPipeline
 from qa.retrieval.retriever import CorpusTerms
-from tests.conftest import ARTICLE
+from tests.conftest import ARTICLE, pipeline_over
 from tests.fakes import FakeEmbedder
 
 LIBRARY = Path("/usr/share/doc/python3.11/html/library")
@@ -99,15 +98,10 @@ def library_pipeline(tmp_path_factory: pytest.TempPathFactory, real_embedder: Em
     """The real model over four library pages of the training set."""
     if not LIBRARY.is_dir():
         pytest.skip("python3.11-doc is not installed (apt-get install python3.11-doc)")
-    root = tmp_path_factory.mktemp("library")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    for page in ("operator", "gc", "textwrap", "pprint"):
-        shutil.copyfile(LIBRARY / f"{page}.html", corpus / f"library-{page}.html")
-    settings = Settings(
-        corpus_dir=corpus, index_dir=root / "index", database_url=f"sqlite:///{root / 'qa.db'}"
-    )
-    return QAPipeline.load(settings, embedder_factory=lambda _: real_embedder)
+    pages = {
+        f"library-{page}.html": LIBRARY / f"{page}.html" for page in ("operator", "gc", "textwrap", "pprint")
+    }
+    return pipeline_over(tmp_path_factory.mktemp("library"), pages, real_embedder)
 
 
 @pytest.mark.integration

@@ -8,13 +8,12 @@ import pytest
 
 from qa.answering.extractive import ExtractiveAnswerer, described_api
 from qa.answering.grouping import carried_on_by, introduced_by, opens_with_anaphor, quoted_group
-from qa.config import Settings
 from qa.corpus.chunking import Sentence, sentences_of
 from qa.corpus.documents import read_document
 from qa.embedding.base import Embedder
-from qa.pipeline import QAPipeline
 from qa.retrieval.answer_type import AnswerType, contains_type
 from qa.retrieval.retriever import ScoredSentence
+from tests.conftest import pipeline_over
 
 GUIDE = """# Brewing guide
 
@@ -144,13 +143,9 @@ def test_prose_sections_add_nothing(sentences: list[Sentence]) -> None:
 
 
 def test_answers_from_a_reference_page_name_the_api(tmp_path: Path, real_embedder: Embedder) -> None:
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "kettlelib.md").write_text(REFERENCE)
-    settings = Settings(
-        corpus_dir=corpus, index_dir=tmp_path / "index", database_url=f"sqlite:///{tmp_path / 'qa.db'}"
-    )
-    pipeline = QAPipeline.load(settings, embedder_factory=lambda _: real_embedder)
+    source = tmp_path / "kettlelib.md"
+    source.write_text(REFERENCE)
+    pipeline = pipeline_over(tmp_path / "reference", {"kettlelib.md": source}, real_embedder)
     answer = pipeline.ask("Which function removes limescale?")
     assert answer.answerable
     first = answer.citations[0]

@@ -17,12 +17,12 @@ from typer.testing import CliRunner
 
 from qa.api.app import create_app
 from qa.cli import app as cli
-from qa.config import Settings, get_settings
+from qa.config import get_settings
 from qa.corpus.chunking import Sentence, build_chunks, sentences_of
 from qa.corpus.documents import Document, read_document
 from qa.embedding.base import Embedder
 from qa.pipeline import QAPipeline
-from tests.conftest import REPO
+from tests.conftest import REPO, pipeline_over
 
 PYDOCS = Path("/usr/share/doc/python3.11/html")
 needs_pydocs = pytest.mark.skipif(
@@ -180,16 +180,12 @@ def docs_pipeline(tmp_path_factory: pytest.TempPathFactory, real_embedder: Embed
     """The real model over three Python tutorial pages and the Markdown file."""
     if not PYDOCS.is_dir():
         pytest.skip("python3.11-doc is not installed (apt-get install python3.11-doc)")
-    root = tmp_path_factory.mktemp("docs")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    for page in ("controlflow", "datastructures", "classes"):
-        shutil.copyfile(PYDOCS / "tutorial" / f"{page}.html", corpus / f"tutorial-{page}.html")
-    shutil.copyfile(HACKING, corpus / "hacking.md")
-    settings = Settings(
-        corpus_dir=corpus, index_dir=root / "index", database_url=f"sqlite:///{root / 'qa.db'}"
-    )
-    return QAPipeline.load(settings, embedder_factory=lambda _: real_embedder)
+    files = {
+        f"tutorial-{page}.html": PYDOCS / "tutorial" / f"{page}.html"
+        for page in ("controlflow", "datastructures", "classes")
+    }
+    files["hacking.md"] = HACKING
+    return pipeline_over(tmp_path_factory.mktemp("docs"), files, real_embedder)
 
 
 QUESTIONS = [
