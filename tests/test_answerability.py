@@ -338,3 +338,85 @@ def test_things_that_go_by_a_name_need_one(sentence: str, question: str, holds: 
 def test_measures_are_number_questions(question: str) -> None:
     assert expected_type(question) is AnswerType.NUMBER
     assert not contains_type("He was shown a MiG-31 and a Tu-160.", AnswerType.NUMBER, question)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "question", "holds"),
+    [
+        # The speaker's words must be about the topic asked: a name in it must appear.
+        (
+            "“North Korea is going to help Russia,” said Alex Neill, a security expert.",
+            "What did Alex Neill say about China?",
+            False,
+        ),
+        ("“China will not like it,” said Alex Neill.", "What did Alex Neill say about China?", True),
+        ("Chinese banks will balk, said Alex Neill.", "What did Neill say about China's role?", True),
+        # A topic without a name is left to the model: a paraphrase may share no word with it.
+        ("“They will help,” said Alex Neill.", "What did Neill say about the peninsula?", True),
+    ],
+)
+def test_speech_must_be_about_the_topic_asked(sentence: str, question: str, holds: bool) -> None:
+    assert expected_type(question) is AnswerType.SPEECH
+    assert contains_type(sentence, AnswerType.SPEECH, question) is holds
+
+
+@pytest.mark.parametrize(
+    ("sentence", "question", "holds"),
+    [
+        ("Russian President Vladimir Putin showed up for talks.", "Who is the president of Russia?", True),
+        # Any leader answers for another: "the head of" may be given as its director.
+        (
+            "Jane Roe, director of the Pacific Forum, disagreed.",
+            "Who is the head of the Pacific Forum?",
+            True,
+        ),
+        # A person at the organisation is not its head.
+        (
+            "Ankit Panda, a senior fellow at the Carnegie Endowment, wrote in Foreign Policy.",
+            "Who is the president of the Carnegie Endowment?",
+            False,
+        ),
+        (
+            "The defense minister arrived late.",
+            "Who is the defense minister of Russia?",
+            False,
+        ),  # no one named
+    ],
+)
+def test_a_role_question_needs_that_role_held_by_a_person(sentence: str, question: str, holds: bool) -> None:
+    assert expected_type(question) is AnswerType.ROLE
+    assert contains_type(sentence, AnswerType.ROLE, question) is holds
+
+
+@pytest.mark.parametrize(
+    ("sentence", "question", "holds"),
+    [
+        ("Kim left aboard his armored train.", "What color was Kim's armored train?", False),
+        ("Kim left aboard his dark green armored train.", "What colour was the train?", True),
+        ("North Korea and Russia share a land border.", "What currency does North Korea use?", False),
+        ("Prices are quoted in won and in U.S. dollars.", "What currency does North Korea use?", True),
+        ("See the TextWrapper.wrap() method for details.", "What exception does wrap raise?", False),
+        ("If seq is empty, raises IndexError.", "What does random.choice raise for an empty list?", True),
+        (
+            "A binascii.Error exception is raised if s is padded wrongly.",
+            "What is raised for bad padding?",
+            True,
+        ),
+        (
+            "Rotating one step to the right is d.appendleft(d.pop()).",
+            "What is the time complexity of rotate?",
+            False,
+        ),
+        ("Appends and pops take O(1) time.", "What is the time complexity of append?", True),
+    ],
+)
+def test_closed_class_questions_need_a_word_of_that_class(sentence: str, question: str, holds: bool) -> None:
+    assert expected_type(question) is AnswerType.CLOSED_CLASS
+    assert contains_type(sentence, AnswerType.CLOSED_CLASS, question) is holds
+
+
+@pytest.mark.parametrize(
+    "question", ["What error did the pilot make?", "How do I ignore an exception raised in a with block?"]
+)
+def test_errors_that_are_not_raised_are_not_exception_questions(question: str) -> None:
+    assert expected_type(question) is not AnswerType.CLOSED_CLASS

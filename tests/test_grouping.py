@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from qa.answering.extractive import ExtractiveAnswerer, described_api
+from qa.answering.extractive import ExtractiveAnswerer, described_api, shown_text
 from qa.answering.grouping import carried_on_by, introduced_by, opens_with_anaphor, quoted_group
 from qa.corpus.chunking import Sentence, sentences_of
 from qa.corpus.documents import read_document
 from qa.embedding.base import Embedder
-from qa.retrieval.answer_type import AnswerType, contains_type
+from qa.retrieval.answer_type import AnswerType, contains_type, expected_type
 from qa.retrieval.retriever import ScoredSentence
 from tests.conftest import pipeline_over
 
@@ -121,6 +121,10 @@ Raises DryKettleError if the kettle is empty.
 
 Remove limescale from the element with citric acid.
 Call kettlelib.descale() once a month in hard-water areas.
+
+## exception kettlelib.DryKettleError
+
+This exception is raised when a kettle is switched on without water.
 """
 
 
@@ -136,6 +140,33 @@ def test_a_reference_quote_is_shown_under_the_api_it_describes(tmp_path: Path) -
     assert described_api(implied) == "kettlelib.descale(kettle)"
     # A sentence that names its API needs no title; a prose section gets none.
     assert described_api(find(sentences, "Call kettlelib.descale()")) is None
+
+
+def test_a_reference_sentence_brings_the_next_one_about_its_api(tmp_path: Path) -> None:
+    sentences = reference_sentences(tmp_path)
+    heat = find(sentences, "Heat the water")
+    question = "What does kettlelib.boil raise when the kettle is empty?"
+    assert expected_type(question) is AnswerType.CLOSED_CLASS
+
+    def holds(text: str) -> bool:
+        return contains_type(text, AnswerType.CLOSED_CLASS, question)
+
+    # No pronoun links the two, but both describe the API the section title names.
+    assert carried_on_by(heat, sentences, holds) == find(sentences, "Raises DryKettleError")
+    # In prose only a pronoun makes the next sentence go on about the same subject.
+    prose = tmp_path / "log.md"
+    prose.write_text("# Log\n\nThe kettle was switched on. Engineers logged a DryKettleError later.\n")
+    logged = sentences_of([read_document(prose)])
+    assert carried_on_by(find(logged, "The kettle was"), logged, holds) is None
+
+
+def test_what_the_answer_shows_includes_the_api_title(tmp_path: Path) -> None:
+    raised = find(reference_sentences(tmp_path), "This exception is raised")
+    question = "What is raised when a kettle is switched on without water?"
+    shown = shown_text(raised)
+    assert shown == f"exception kettlelib.DryKettleError: {raised.text}"
+    assert contains_type(shown, AnswerType.CLOSED_CLASS, question)
+    assert not contains_type(raised.text, AnswerType.CLOSED_CLASS, question)
 
 
 def test_prose_sections_add_nothing(sentences: list[Sentence]) -> None:

@@ -70,6 +70,13 @@ def test_a_refusal_can_cite_the_sentence_that_shows_the_gap(real_pipeline: QAPip
         ("Which think tank is Ankit Panda a senior fellow at?", True),
         ("What ballet did Kim watch?", False),
         ("How old is Kim Jong-un?", False),
+        # Mirzayan speaks about shells, never about Japan; Putin is named as president, the
+        # Pacific Forum's head is not; no colour is ever given.
+        ("What did Gevorg Mirzayan say about Japan?", False),
+        ("What did Gevorg Mirzayan say about North Korea's arsenal?", True),
+        ("Who is the president of Russia?", True),
+        ("Who is the director of the Pacific Forum?", False),
+        ("What colour were the rifles Putin and Kim exchanged?", False),
     ],
 )
 def test_a_typed_question_needs_its_answer_in_the_quoted_evidence(

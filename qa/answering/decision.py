@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from qa.answering.answerability import AnswerabilityModel, load_model
 from qa.answering.citations import make_citation
-from qa.answering.extractive import ExtractiveAnswerer
+from qa.answering.extractive import ExtractiveAnswerer, shown_text
 from qa.config import AnsweringSettings
 from qa.contract import Citation
 from qa.corpus.chunking import Sentence
@@ -107,8 +107,10 @@ class Decider:
     def signals(
         self, retrieval: Retrieval, quoted: list[tuple[Sentence, float]] | None = None
     ) -> list[float]:
-        # The typed-answer and time rules look at what the answer would quote, near-ties included.
-        texts = [sentence.text for sentence, _ in (self.quoted(retrieval) if quoted is None else quoted)]
+        # The typed-answer and time rules look at what the answer would show, near-ties included.
+        texts = [
+            shown_text(sentence) for sentence, _ in (self.quoted(retrieval) if quoted is None else quoted)
+        ]
         return compute_signals(
             retrieval, self._retriever.terms, self._retriever.chunks_of_sentence, texts or None
         )

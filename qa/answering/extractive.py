@@ -127,3 +127,13 @@ def described_api(sentence: Sentence) -> str | None:
     # As written, as a word: "Disable automatic garbage collection." does not name gc.disable().
     named = any(re.search(rf"(?<!\w){re.escape(name)}\b", sentence.text) for name in names)
     return sentence.section if names and not named else None
+
+
+def shown_text(sentence: Sentence) -> str:
+    """The sentence as an answer shows it: under its API title when it does not name its API.
+
+    What the reader sees is what must hold the answer: "This exception is raised if …" under
+    "exception shutil.SameFileError" names the exception.
+    """
+    subject = described_api(sentence)
+    return f"{subject}: {sentence.text}" if subject else sentence.text

@@ -7,9 +7,9 @@ A sentence is often not the whole answer by itself:
 - a sentence ending in a colon ("… comes in two flavors:") introduces what follows: the list
   items, table rows or sentence after it are its content;
 - a sentence carried on by the next one of its paragraph through a pronoun ("A one-character
-  string used to separate fields. It defaults to ','.") keeps that continuation, when the
-  question asks for a kind of answer (a number, a name, a date ...) that only the continuation
-  holds;
+  string used to separate fields. It defaults to ','."), or in an API reference section, keeps
+  that continuation, when the question asks for a kind of answer (a number, a name, a date, an
+  exception ...) that only the continuation holds;
 - for a why or how question, the sentence stating the claim keeps the next one when it goes on
   with it (a pronoun in the same paragraph, or the same speaker's next words): reasons tend to
   follow claims.
@@ -27,6 +27,7 @@ from collections.abc import Callable
 
 from qa.answering.attribution import attribution_for, continuation_of, is_quotation
 from qa.corpus.chunking import Sentence
+from qa.retrieval.identifiers import named_identifiers
 
 # A sentence whose subject is a pronoun or a demonstrative goes on about the sentence before it.
 # Expletive "it" ("It is unknown whether …", "It is possible to …") points at nothing.
@@ -76,12 +77,19 @@ def introduced_by(sentence: Sentence, sentences: list[Sentence]) -> list[Sentenc
 def carried_on_by(
     sentence: Sentence, sentences: list[Sentence], holds_answer: Callable[[str], bool]
 ) -> Sentence | None:
-    """The next sentence of the paragraph, when it goes on about this one's subject through a
-    pronoun and holds the kind of answer asked for that this sentence lacks."""
+    """The next sentence of the paragraph, when it goes on about this one's subject and holds the
+    kind of answer asked for that this sentence lacks.
+
+    It goes on about the same subject when it opens with a pronoun, or, in an API reference
+    section, always: its sentences describe the API the title names and leave it implied
+    ("Return a random element from the non-empty sequence seq. If seq is empty, raises
+    IndexError.").
+    """
     following = _neighbour(sentence, sentences, 1)
     if following is None or not _same_paragraph(following, sentence):
         return None
-    if not opens_with_anaphor(following) or holds_answer(sentence.text):
+    same_subject = opens_with_anaphor(following) or bool(named_identifiers(sentence.section))
+    if not same_subject or holds_answer(sentence.text):
         return None
     return following if holds_answer(following.text) else None
 

@@ -23,7 +23,59 @@ class AnswerType(Enum):
     REASON = "reason"
     NAME = "name"  # the name of something: a proper noun the question does not already give
     SPEECH = "speech"  # what someone said or thought: a quotation or reported speech
+    ROLE = "role"  # who holds a role: "Who is the president of X?" needs that role and a person
+    CLOSED_CLASS = "closed class"  # a colour, a currency, an exception class, a complexity
     OTHER = "other"
+
+
+# Roles a "who is the … of X?" question asks about. The leaders are interchangeable ("the head
+# of X" may be given as its director); any other role must be named as asked.
+_LEADERS = ("president", "head", "leader", "chief", "director", "chairman", "chairwoman", "chair", "ceo")
+_OTHER_ROLES = (
+    "founder", "owner", "editor", "author", "secretary", "spokesman", "spokeswoman", "spokesperson",
+    "ambassador", "commander", "minister", "governor", "mayor", "captain", "coach", "manager",
+    "dean", "maintainer", "creator", "inventor",
+)  # fmt: skip
+_ROLES = "(" + "|".join(_LEADERS + _OTHER_ROLES) + ")"
+# Closed-class questions: what the question asks for, and the words that can answer it. A sentence
+# without one does not say what colour, currency, exception or complexity it is, however well it
+# matches the rest of the question.
+_CLOSED_CLASSES = (
+    (
+        re.compile(r"\b(what|which|in what) colou?rs?\b", re.I),
+        re.compile(
+            r"\b(red|orange|yellow|green|blue|purple|violet|pink|brown|black|white|gr[ae]y|silver|"
+            r"gold(en)?|beige|khaki|olive|navy|maroon|crimson|scarlet|turquoise|teal|cyan|magenta|"
+            r"indigo|ivory|cream|tan|camouflage|colou?rless|transparent)(ish)?\b",
+            re.I,
+        ),
+    ),
+    (
+        re.compile(r"\b(what|which|in what) currenc(y|ies)\b", re.I),
+        re.compile(
+            r"[$€£¥₩₽]|\b(dollars?|euros?|yen|yuan|renminbi|r[ou]+bles?|won|pounds? sterling|francs?|"
+            r"rupees?|pesos?|USD|EUR|RUB|KRW|KPW|CNY|JPY|GBP)\b",
+            re.I,
+        ),
+    ),
+    (
+        # "What exception does X raise?", "What does X raise?", "What is raised when …?"; an error
+        # only when raising or throwing is asked about ("What error did the pilot make?" asks for
+        # no exception class).
+        re.compile(
+            r"\b(what|which) (\w+ )?exceptions?\b"
+            r"|\b(what|which) (\w+ )?errors?\b(?=.*\b(raise[sd]?|raising|throws?|thrown)\b)"
+            r"|\bwhat (is|are|was|were|gets?|does|do|did|will|would|can|could|might|may) "
+            r"([\w.()\"'’-]+ ){0,6}?(raised?|thrown|throws?)\b",
+            re.I,
+        ),
+        re.compile(r"(?<![\w-])\w*(Error|Exception|Warning|Exit|Interrupt|Iteration)\b"),
+    ),
+    (
+        re.compile(r"\b(time|space) complexity\b|\bbig[- ]o\b", re.I),
+        re.compile(r"\bO\([^)]*\)|\b(constant|linear|logarithmic|quadratic|exponential|polynomial)\b", re.I),
+    ),
+)
 
 
 def _asks(*alternatives: str) -> re.Pattern[str]:
@@ -40,6 +92,11 @@ _ASKS = [
             r"author|passage|documentation|docs?|tutorial)\b)[\w .’'-]+ "
             r"(say|said|think|thought|tell|told|call|write)\b",
         ),
+    ),
+    (AnswerType.CLOSED_CLASS, _asks(*(asked.pattern for asked, _ in _CLOSED_CLASSES))),
+    (
+        AnswerType.ROLE,
+        _asks(rf"\bwho(’s|'s| is| was| are| were) (the )?(\w+ ){{0,2}}?{_ROLES}s?\b(?= (of|at|for|in)\b)"),
     ),
     (
         AnswerType.NAME,
@@ -197,6 +254,54 @@ def speaks(text: str, names: tuple[str, ...]) -> bool:
     return bool(names) and bool(_speaking(names).search(text))
 
 
+# What a speech question asks about: "What did Neill say about China's role?" -> "China's role".
+_SPEECH_TOPIC = re.compile(r"\b(?:say|said|think|thought|tell|told|write)\b.*?\babout\b(.+)$", re.I)
+_TOPIC_NAME = re.compile(r"\b[A-Z][\w.’'-]*")
+
+
+@lru_cache(maxsize=1024)
+def _topic_names(question: str) -> tuple[re.Pattern[str], ...]:
+    """Names in the topic of a speech question, each as a pattern that also takes its derived
+    forms ("China" -> "Chinese", "Russia" -> "Russian"); the speaker is not a topic."""
+    match = _SPEECH_TOPIC.search(question)
+    if match is None:
+        return ()
+    speaker = {name.lower() for name in _speaker_names(question)}
+    patterns = []
+    for word in _TOPIC_NAME.findall(match.group(1)):
+        name = word.removesuffix("’s").removesuffix("'s").rstrip("’'?.,")
+        if len(name) < 2 or name.lower() in speaker or name.lower() in _NAME_TITLES:
+            continue
+        if name.isalpha() and len(name) > 4:
+            name = name[: max(4, len(name) - 2)]  # the stem: "Chin" of China, "Russ" of Russia
+        patterns.append(re.compile(rf"\b{re.escape(name)}", re.I))
+    return tuple(patterns)
+
+
+def _mentions_topic(text: str, question: str) -> bool:
+    """The speech quoted speaks about what was asked: a name in the topic appears in it."""
+    names = _topic_names(question)
+    return not names or any(name.search(text) for name in names)
+
+
+_ROLE_ASKED = re.compile(rf"\b{_ROLES}s?\b", re.I)
+
+
+def _holds_role(text: str, question: str) -> bool:
+    """A person given in the role the question asks about (a leader for any leader)."""
+    asked = _ROLE_ASKED.search(question)
+    if asked is None or not _PERSON.search(text):
+        return False
+    role = asked.group(1).lower()
+    roles = _LEADERS if role in _LEADERS else (role,)
+    return any(re.search(rf"\b{r}s?\b", text, re.I) for r in roles)
+
+
+def _closed_class_member(text: str, question: str) -> bool:
+    """A word of the class asked about (a colour for "what colour …?")."""
+    return any(asked.search(question) and words.search(text) for asked, words in _CLOSED_CLASSES)
+
+
 _HAS = {
     AnswerType.NAME: _PROPER,
     AnswerType.SPEECH: _SPEECH_SENTENCE,
@@ -240,6 +345,10 @@ def contains_type(text: str, kind: AnswerType, question: str = "") -> bool:
     question mentions ("the Primorsky aquarium", "a factory called …"): any capitalised word
     elsewhere in the sentence does not name the aquarium asked about. Always true for ``OTHER``.
     """
+    if kind is AnswerType.ROLE:
+        return _holds_role(text, question)
+    if kind is AnswerType.CLOSED_CLASS:
+        return _closed_class_member(text, question)
     pattern = _HAS.get(kind)
     if pattern is None:
         return True
@@ -256,9 +365,13 @@ def contains_type(text: str, kind: AnswerType, question: str = "") -> bool:
         pattern = _EVENT_DATE
     elif kind is AnswerType.NAME:
         return _attached_name(text, question)
-    elif kind is AnswerType.SPEECH and (names := _speaker_names(question)):
-        # Speech by the person asked about, not any quotation near their name.
-        return speaks(text, names)
+    elif kind is AnswerType.SPEECH:
+        # Speech by the person asked about, not any quotation near their name, and about the
+        # topic asked ("What did Neill say about China?" is not answered by his words on Russia).
+        if not _mentions_topic(text, question):
+            return False
+        if names := _speaker_names(question):
+            return speaks(text, names)
     patterns = [pattern, _PROPER] if kind is AnswerType.PLACE else [pattern]
     for candidate in patterns:
         for match in candidate.finditer(text):

@@ -18,9 +18,10 @@ What each signal is for:
   each with what it brings along: ``qa.answering.grouping``) holds none the question does not
   already give; ``stated_type_missing``
   the same for numbers, dates of events ("when did …", not "when is X raised?", a condition),
-  names and speech only, whose tests hold in any text (a name may
-  be a code identifier; people and places are recognised by capitals, which technical text
-  lacks). The decision refuses ``stated_type_missing`` questions outright
+  names, speech (by the person and on the named topic asked about), a role holder ("who is the
+  president of X?") and closed classes (a colour, a currency, an exception, a complexity) only,
+  whose tests hold in any text (a name may be a code identifier; people and places are
+  recognised by capitals, which technical text lacks). The decision refuses ``stated_type_missing`` questions outright
   (``qa.answering.decision``).
 - ``time_missing``: the question is pinned to a time ("in 2019", "last year") that the quoted
   evidence does not state; also refused outright.
@@ -70,7 +71,14 @@ def _reciprocal_rank(ranking: list[int], wanted: set[int]) -> float:
 
 
 # Kinds whose absence from the quoted evidence refuses outright.
-_STATED_KINDS = (AnswerType.NUMBER, AnswerType.DATE, AnswerType.NAME, AnswerType.SPEECH)
+_STATED_KINDS = (
+    AnswerType.NUMBER,
+    AnswerType.DATE,
+    AnswerType.NAME,
+    AnswerType.SPEECH,
+    AnswerType.ROLE,
+    AnswerType.CLOSED_CLASS,
+)
 # Signals that refuse outright whatever the model says.
 _RULES = ("stated_type_missing", "time_missing", "unknown_identifier")
 
