@@ -8,6 +8,7 @@ gets an absolute evidence score that answer selection and the refusal threshold 
                                  section title * length factor
              + context_weight  * the same share over those and the sentence before it
              + type_weight     * [the sentence holds the kind of answer asked for: number, date, ...]
+             + literal_weight  * [the sentence holds what the question quotes: "the ',' option"]
 
 The lexical terms reward exact names and numbers that embeddings blur; the context term lets a
 quote inherit the speaker named in the sentence before it; so does the in-context cosine, for
@@ -17,12 +18,15 @@ section title's terms count as the sentence's: "Return a shifted left by b." ans
 operator.lshift return?" only through its section "operator.lshift(a, b)". The length factor
 keeps a three-word fragment from winning on coverage alone; the type term is the reader-style
 part: of two neighbours sharing the question's words, the one holding the number (or name,
-place, reason) asked for wins.
+place, reason) asked for wins. Quoted literals are matched as written because tokenizing drops
+symbols and stop words: of a table's rows, only "',' | Signals the use of a comma …" holds the
+"','" that "What does the ',' option mean?" asks about.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass
 
@@ -41,6 +45,7 @@ from qa.retrieval.identifiers import corpus_identifiers
 COVERAGE_WEIGHT = 0.3
 CONTEXT_WEIGHT = 0.2
 TYPE_WEIGHT = 0.05
+LITERAL_WEIGHT = 0.2  # a sentence holding what the question quotes ("the '^' option")
 # Sentences with fewer content terms than this get proportionally less lexical credit.
 FULL_LENGTH_TERMS = 5
 
@@ -204,6 +209,7 @@ class Retriever:
         if not candidates:
             return []
         ids = sorted(candidates)
+        literals = quoted_literals(question)
         dense = np.maximum(
             self._index.search.vectors("sentences", ids) @ vector[0],
             self._index.search.vectors("contexts", ids) @ vector[0],
@@ -222,10 +228,29 @@ class Retriever:
                 + COVERAGE_WEIGHT * coverage * length
                 + CONTEXT_WEIGHT * context * length
                 + TYPE_WEIGHT * (has_type and kind is not AnswerType.OTHER)
+                + LITERAL_WEIGHT * any(literal.search(sentence.text) for literal in literals)
             )
             scored.append(ScoredSentence(sentence, score, float(similarity), coverage, has_type))
         scored.sort(key=lambda s: (-s.score, s.sentence.sentence_id))
         return quotable(scored)
+
+
+# Something the question quotes: 'once', "^", `lru_cache`. Not an apostrophe ("Kim's", "don't"):
+# the opening quote follows a space or a bracket, the closing one is followed by one or by
+# punctuation.
+_QUOTED = re.compile(r"""(?:^|(?<=[\s(]))(['"`‘“])([^'"`‘’“”\n]{1,40}?)(['"`’”])(?=[\s?.,;:!)]|$)""")
+
+
+def quoted_literals(question: str) -> list[re.Pattern[str]]:
+    """Patterns for what the question quotes, each as the text would show it: quoted the same
+    way or another ("'^'", "“^”"), or, for a word, as that word. Tokenizing drops symbols and
+    stop words ("the ',' option", "the 'once' action"), so only this finds them."""
+    patterns = []
+    for _, literal, _ in _QUOTED.findall(question):
+        quoted = rf"""['"`‘“]{re.escape(literal)}['"`’”]"""
+        word = rf"\b{re.escape(literal)}\b" if re.fullmatch(r"\w[\w .-]*\w|\w", literal) else None
+        patterns.append(re.compile(f"{quoted}|{word}" if word else quoted, re.IGNORECASE))
+    return patterns
 
 
 def quotable(scored: list[ScoredSentence]) -> list[ScoredSentence]:

@@ -21,8 +21,8 @@ What each signal is for:
   names, speech (by the person and on the named topic asked about), a role holder ("who is the
   president of X?") and closed classes (a colour, a currency, an exception, a complexity) only,
   whose tests hold in any text (a name may be a code identifier; people and places are
-  recognised by capitals, which technical text lacks). The decision refuses ``stated_type_missing`` questions outright
-  (``qa.answering.decision``).
+  recognised by capitals, which technical text lacks). The decision refuses
+  ``stated_type_missing`` questions outright (``qa.answering.decision``).
 - ``time_missing``: the question is pinned to a time ("in 2019", "last year") that the quoted
   evidence does not state; also refused outright.
 - ``unknown_identifier``: the question names a code identifier (``functools.partial``,
