@@ -204,3 +204,18 @@ def test_why_questions_bring_the_speakers_next_words(tmp_path: Path) -> None:
     assert quoted_group(claim, sentences) == [claim]  # not for other questions
     assert quoted_group(reason, sentences, explains=True) == [claim, reason]  # speaker first
     assert quoted_group(other, sentences, explains=True) == [other]
+
+
+def test_the_matching_quotation_is_cited_before_its_speaker(tmp_path: Path) -> None:
+    path = tmp_path / "news.txt"
+    path.write_text(NEWS)
+    sentences = sentences_of([read_document(path)])
+    claim, reason = sentences[0], sentences[1]
+    ranked = [ScoredSentence(reason, 1.0, 0.9, 0.5)]
+    chosen = ExtractiveAnswerer(max_sentences=3, margin=0.05).select(ranked, sentences)
+    # Citation [1] is the sentence that answers; the one naming its speaker comes along as [2].
+    assert [s for s, _ in chosen] == [reason, claim]
+    # Limited to one sentence, the answer still quotes the one that matched.
+    assert [s for s, _ in ExtractiveAnswerer(max_sentences=1, margin=0.05).select(ranked, sentences)] == [
+        reason
+    ]

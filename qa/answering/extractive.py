@@ -80,11 +80,17 @@ class ExtractiveAnswerer:
             # speaker's sentence before it may not.
             group = group[: self._max_sentences - len(chosen)]
             if hit.sentence not in group:
-                continue
+                if chosen:
+                    continue
+                # The best sentence is always quoted, alone if its group does not fit.
+                group = [hit.sentence]
+            # The sentence that matched is cited first, then what it brought along (its
+            # speaker's sentence included): citation [1] is the evidence itself.
+            group = [hit.sentence] + [s for s in group if s != hit.sentence]
             for sentence in group:
                 chosen[sentence.sentence_id] = score_of.get(sentence.sentence_id, hit.score)
             groups.append(group)
-        # Groups in rank order, so the best evidence is cited first; each reads speaker-first.
+        # Groups in rank order, each led by its matching sentence: the best evidence is [1].
         return [(sentence, chosen[sentence.sentence_id]) for group in groups for sentence in group]
 
     def compose(self, ordered: list[tuple[Sentence, float]], retriever: Retriever) -> Draft:
