@@ -408,6 +408,12 @@ def test_a_role_question_needs_that_role_held_by_a_person(sentence: str, questio
             False,
         ),
         ("Appends and pops take O(1) time.", "What is the time complexity of append?", True),
+        ("Please read our comment policy before commenting.", "What is the reporter's email address?", False),
+        ("He can be reached at jdoe@example.com.", "What is the reporter's email address?", True),
+        ("The project is hosted on a public forge.", "What is the project's website?", False),
+        ("Downloads are at https://example.org/get.", "What is the project's website?", True),
+        ("The embassy is in Moscow.", "What is the embassy's phone number?", False),
+        ("Call the embassy on +7 495 123-45-67.", "What is the embassy's phone number?", True),
     ],
 )
 def test_closed_class_questions_need_a_word_of_that_class(sentence: str, question: str, holds: bool) -> None:

@@ -24,7 +24,7 @@ class AnswerType(Enum):
     NAME = "name"  # the name of something: a proper noun the question does not already give
     SPEECH = "speech"  # what someone said or thought: a quotation or reported speech
     ROLE = "role"  # who holds a role: "Who is the president of X?" needs that role and a person
-    CLOSED_CLASS = "closed class"  # a colour, a currency, an exception class, a complexity
+    CLOSED_CLASS = "closed class"  # a colour, a currency, an exception, an address, a complexity
     OTHER = "other"
 
 
@@ -38,8 +38,8 @@ _OTHER_ROLES = (
 )  # fmt: skip
 _ROLES = "(" + "|".join(_LEADERS + _OTHER_ROLES) + ")"
 # Closed-class questions: what the question asks for, and the words that can answer it. A sentence
-# without one does not say what colour, currency, exception or complexity it is, however well it
-# matches the rest of the question.
+# without one does not say what colour, currency, exception, address or complexity it is, however
+# well it matches the rest of the question.
 _CLOSED_CLASSES = (
     (
         re.compile(r"\b(what|which|in what) colou?rs?\b", re.I),
@@ -70,6 +70,26 @@ _CLOSED_CLASSES = (
             re.I,
         ),
         re.compile(r"(?<![\w-])\w*(Error|Exception|Warning|Exit|Interrupt|Iteration)\b"),
+    ),
+    (
+        re.compile(
+            r"\b(what|which)\b('s|’s| is| was| are| were)? ([\w’'-]+ ){0,3}?e-?mail( address)?\b", re.I
+        ),
+        re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"),
+    ),
+    (
+        re.compile(
+            r"\b(what|which)\b('s|’s| is| was| are| were)? ([\w’'-]+ ){0,3}?"
+            r"(url|website|web site|web address|home ?page)\b",
+            re.I,
+        ),
+        re.compile(r"https?://|\bwww\.|\b[\w-]+\.(com|org|net|io|gov|edu|int)\b", re.I),
+    ),
+    (
+        re.compile(
+            r"\b(what|which)\b('s|’s| is| was| are| were)? ([\w’'-]+ ){0,3}?(tele)?phone number\b", re.I
+        ),
+        re.compile(r"\+?\d[\d ().-]{5,}\d"),
     ),
     (
         re.compile(r"\b(time|space) complexity\b|\bbig[- ]o\b", re.I),
