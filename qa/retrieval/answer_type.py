@@ -92,6 +92,22 @@ _CLOSED_CLASSES = (
         re.compile(r"\+?\d[\d ().-]{5,}\d"),
     ),
     (
+        # A means of travel: "How did Kim leave Russia?" is answered by "aboard his armored train",
+        # not by the sentence sharing "home". Not "how did the talks go": that asks how they went.
+        re.compile(
+            r"\bhow (did|does|do|will|would|is|was|were) ([\w’'-]+ ){1,4}?"
+            r"(travel|leave|arrive|depart|commute|journey|get (to|there|home)|return (home|to))\b"
+            r"|\bby what (means|mode)\b|\bwhat (means|mode) of (transport|transportation|travel)\b",
+            re.I,
+        ),
+        re.compile(
+            r"\b(train|rail(way)?|plane|airplane|aircraft|jet|flight|fl[eo]w|car|limo(usine)?|motorcade|"
+            r"convoy|drove|driven|bus|coach|ship|boat|ferry|vessel|yacht|sailed|helicopter|on foot|"
+            r"walked|bicycle|bike|taxi|subway|metro)s?\b",
+            re.I,
+        ),
+    ),
+    (
         re.compile(r"\b(time|space) complexity\b|\bbig[- ]o\b", re.I),
         re.compile(r"\bO\([^)]*\)|\b(constant|linear|logarithmic|quadratic|exponential|polynomial)\b", re.I),
     ),
