@@ -1,4 +1,5 @@
-"""What a question quotes ('^', "once") must be found as written: tokenizing drops it."""
+"""What a question quotes or turns on ('^', "once", "even") must be found as written: tokenizing
+used to drop it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from qa.embedding.base import Embedder
+from qa.index.lexical import tokenize_query
 from qa.retrieval.retriever import quoted_literals
 from tests.conftest import pipeline_over
 
@@ -53,3 +55,31 @@ def test_the_row_holding_the_quoted_symbol_is_quoted_first(tmp_path: Path, real_
     answer = pipeline.ask("What does the ',' option mean in a format specification?")
     assert answer.answerable
     assert "','" in answer.citations[0].quote and "comma" in answer.citations[0].quote
+
+
+def test_meaningful_stop_words_are_terms_but_question_frames_are_not() -> None:
+    # "even" and "once" decide between two otherwise identical sentences; "how many" and "the
+    # name of" frame the question and never appear in the answer.
+    assert {"even", "onc", "empti", "re"} <= set(tokenize_query("Is it even, once, empty? See re."))
+    assert tokenize_query("How many, what is the name of it, and not?") == ()
+
+
+ACTIONS = """# warnings
+
+## Filter actions
+
+The default action prints the first occurrence of matching warnings for each location.
+The once action prints only the first occurrence of matching warnings.
+The always action prints every occurrence of matching warnings.
+"""
+
+
+def test_a_meaningful_stop_word_counts_as_a_match(tmp_path: Path, real_embedder: Embedder) -> None:
+    source = tmp_path / "warnings.md"
+    source.write_text(ACTIONS)
+    pipeline = pipeline_over(tmp_path / "warnings", {"warnings.md": source}, real_embedder)
+    ranked = pipeline.retriever.retrieve("What does the once action print?").sentences
+    coverage = {scored.sentence.text.split()[1]: scored.coverage for scored in ranked}
+    # "once" is the only word telling the three apart: it must count.
+    assert coverage["once"] > coverage["default"] == coverage["always"]
+    assert ranked[0].sentence.text.startswith("The once action")
