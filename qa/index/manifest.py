@@ -14,7 +14,7 @@ from qa.errors import IndexCorruptError, IndexMissingError
 # 4: sentences record their kind (text, item, heading, code) and section; chunks their section.
 # 5: sentences under a section are embedded in context under their title and section (contextual
 #    headers), and a parenthesised fragment ("(default: 70)") is one sentence with the next.
-# 6: BM25 keeps the meaningful words of scikit-learn's stop list ("even", "once", "empty", "not").
+# 6: BM25 keeps the meaningful words of scikit-learn's stop list ("even", "once", "empty").
 FORMAT_VERSION = 6
 CURRENT = "current"
 

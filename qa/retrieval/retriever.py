@@ -244,7 +244,8 @@ _QUOTED = re.compile(r"""(?:^|(?<=[\s(]))(['"`‘“])([^'"`‘’“”\n]{1,40
 def quoted_literals(question: str) -> list[re.Pattern[str]]:
     """Patterns for what the question quotes, each as the text would show it: quoted the same
     way or another ("'^'", "“^”"), or, for a word, as that word. Tokenizing drops symbols and
-    stop words ("the ',' option", "the 'once' action"), so only this finds them."""
+    short or frame words ("the ',' option", "the '^' alignment", "the 'is' operator"), so only
+    this finds them."""
     patterns = []
     for _, literal, _ in _QUOTED.findall(question):
         quoted = rf"""['"`‘“]{re.escape(literal)}['"`’”]"""

@@ -16,12 +16,12 @@ What each signal is for:
 - ``type_asked`` / ``type_missing``: the question asks for a number, date, person, place, name
   or what someone said, and what the answer would quote (the best sentence and its near-ties,
   each with what it brings along: ``qa.answering.grouping``) holds none the question does not
-  already give; ``stated_type_missing``
-  the same for numbers, dates of events ("when did …", not "when is X raised?", a condition),
-  names, speech (by the person and on the named topic asked about), a role holder ("who is the
-  president of X?") and closed classes (a colour, a currency, an exception, a complexity) only,
-  whose tests hold in any text (a name may be a code identifier; people and places are
-  recognised by capitals, which technical text lacks). The decision refuses
+  already give; ``stated_type_missing``: the same for numbers, dates of events ("when did …",
+  not "when is X raised?", a condition), names, speech (by the person and on the named topic
+  asked about), a role holder ("who is the president of X?") and closed classes (a colour, a
+  currency, an exception, an email or web address, a phone number, a means of travel, a
+  complexity) only, whose tests hold in any text (a name may be a code identifier; people and
+  places are recognised by capitals, which technical text lacks). The decision refuses
   ``stated_type_missing`` questions outright (``qa.answering.decision``).
 - ``time_missing``: the question is pinned to a time ("in 2019", "last year") that the quoted
   evidence does not state; also refused outright.
