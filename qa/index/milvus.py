@@ -268,14 +268,23 @@ class MilvusIndex:
     def _delete_superseded(
         self, doc_id: str, stamp: str, sentence_keys: set[str], chunk_keys: set[str]
     ) -> None:
-        """Delete what a previous version left: parts of other stamps, vectors past the new count."""
+        """Delete what a previous version left: parts of other stamps, vectors past the new count.
+
+        A filter on ``doc_id`` reads every row of a collection (the field has no index), and the
+        vector collections grow to every sentence and chunk of the corpus: filtering them for each
+        document made filling a store quadratic. They are filtered only when something is left.
+        A document's vector keys are ``<doc_id>:<n>`` written as a prefix (n = 0, 1, ... in order)
+        and deleted past a count or all at once, each in one call, so they are always
+        ``<doc_id>:0..m-1``: rows are left past the new ones exactly when the key after the new
+        ones is there, which a primary-key lookup tells. (The documents collection holds a few
+        rows per document; it is filtered every time.)
+        """
         literal = _literal(doc_id)
         self.client.delete(self.documents, filter=f"doc_id == {literal} and sha256 != {_literal(stamp)}")
         for collection, keep in ((self.sentences, sentence_keys), (self.chunks, chunk_keys)):
-            rows = self._rows(collection, ["pk"], filter=f"doc_id == {literal}")
-            surplus = [str(row["pk"]) for row in rows if str(row["pk"]) not in keep]
-            if surplus:
-                self.client.delete(collection, ids=surplus)
+            if self.client.query(collection, ids=[f"{doc_id}:{len(keep)}"], output_fields=["pk"]):
+                kept = json.dumps(sorted(keep))
+                self.client.delete(collection, filter=f"doc_id == {literal} and pk not in {kept}")
 
     def remove_document(self, doc_id: str) -> bool:
         """Delete a document's rows (its document row first); True if it was there."""
