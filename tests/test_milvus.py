@@ -461,3 +461,44 @@ def test_a_reindex_failing_midway_loses_no_document(
         assert_stored_exactly(milvus, [article, UPLOADED])
     finally:
         milvus.drop()
+
+
+def test_a_write_never_filters_the_vector_collections(
+    milvus_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A filter on doc_id reads a whole collection: done for each document it made a fill quadratic."""
+    embedder = FakeEmbedder()
+    settings = milvus_settings(make_settings(tmp_path), milvus_uri)
+    milvus = MilvusIndex(settings, embedder.dimension)
+    milvus.create(embedder.dimension)
+    filtered: list[str] = []
+
+    def recording(name: str) -> None:
+        method = getattr(milvus.client, name)
+
+        def call(collection: str, **kwargs: object) -> object:
+            if kwargs.get("filter") and collection != milvus.documents:
+                filtered.append(collection)
+            return method(collection, **kwargs)
+
+        monkeypatch.setattr(milvus.client, name, call)
+
+    for name in ("delete", "query", "query_iterator"):
+        recording(name)
+    sentences = [f"Lamp {n} of the Zorblax lighthouse burns whale oil." for n in range(12)]
+    longer = parse_document("lighthouse", " ".join(sentences), "lighthouse.txt")
+    shorter = parse_document("lighthouse", " ".join(sentences[:4]), "lighthouse.txt")
+    keeper = parse_document("keeper", "Ansel Myrberg kept it.", "keeper.txt")
+    try:
+        milvus.add_document(longer, embedder)  # new
+        milvus.add_document(longer, embedder)  # the same again
+        milvus.add_document(keeper, embedder)
+        assert filtered == []
+        milvus.add_document(shorter, embedder)  # leaves sentences and chunks past its own
+        assert filtered == []  # found by primary key, not by filtering
+        monkeypatch.undo()
+        assert_stored_exactly(milvus, [keeper, shorter])
+        milvus.add_document(longer, embedder)
+        assert_stored_exactly(milvus, [keeper, longer])
+    finally:
+        milvus.drop()

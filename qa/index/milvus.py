@@ -21,9 +21,10 @@ a document is there when its part 0 is, with parts 1.. of the same stamp. So wri
 first, then the later parts beside any older version's, then part 0 (one row) to switch, and only
 then are the older version's leftovers deleted: a document row always means its vectors are
 there, and a failure at any point leaves one whole version readable (the previous one until the
-switch). Removal deletes the document rows first. A loaded ``SearchIndex`` numbers sentences and chunks globally (as a FAISS
-build does) and maps Milvus keys to those ids; the documents' fingerprint (ids and stamps) is its
-``generation``, which replicas poll to pick up changes made by any of them.
+switch). Removal deletes the document rows first. A loaded ``SearchIndex`` numbers sentences
+and chunks globally (as a FAISS build does) and maps Milvus keys to those ids; the documents'
+fingerprint (ids and stamps) is its ``generation``, which replicas poll to pick up changes made
+by any of them.
 """
 
 from __future__ import annotations
@@ -268,14 +269,29 @@ class MilvusIndex:
     def _delete_superseded(
         self, doc_id: str, stamp: str, sentence_keys: set[str], chunk_keys: set[str]
     ) -> None:
-        """Delete what a previous version left: parts of other stamps, vectors past the new count."""
-        literal = _literal(doc_id)
-        self.client.delete(self.documents, filter=f"doc_id == {literal} and sha256 != {_literal(stamp)}")
-        for collection, keep in ((self.sentences, sentence_keys), (self.chunks, chunk_keys)):
-            rows = self._rows(collection, ["pk"], filter=f"doc_id == {literal}")
-            surplus = [str(row["pk"]) for row in rows if str(row["pk"]) not in keep]
-            if surplus:
-                self.client.delete(collection, ids=surplus)
+        """Delete what a previous version left: parts of other stamps, vectors past the new count.
+
+        A filter on ``doc_id`` reads every row of a collection (the field has no index), and the
+        vector collections grow to every sentence and chunk of the corpus: filtering them for each
+        document made filling a store quadratic. A document's vector keys are ``<doc_id>:<n>``,
+        written as a prefix (n = 0, 1, ... in order) and deleted past a count or all at once, so
+        they are always ``<doc_id>:0..m-1``: what an older, longer version left are the keys from
+        the new count on, found by primary-key look-ups a page at a time (none when nothing is
+        left). The documents collection holds a few rows per document; it is filtered.
+        """
+        self.client.delete(
+            self.documents, filter=f"doc_id == {_literal(doc_id)} and sha256 != {_literal(stamp)}"
+        )
+        for collection, count in ((self.sentences, len(sentence_keys)), (self.chunks, len(chunk_keys))):
+            while True:
+                page = [f"{doc_id}:{n}" for n in range(count, count + INSERT_BATCH)]
+                left = [
+                    str(row["pk"]) for row in self.client.query(collection, ids=page, output_fields=["pk"])
+                ]
+                if not left:
+                    break
+                self.client.delete(collection, ids=left)
+                count += INSERT_BATCH
 
     def remove_document(self, doc_id: str) -> bool:
         """Delete a document's rows (its document row first); True if it was there."""
