@@ -1,7 +1,7 @@
 """The search index: manifest, build + atomic publish, load + verify, vector sets, BM25, ingestion."""
 
-from qa.index.build import Progress, build_index, ensure_index
 from qa.index.backend import VECTOR_SETS
+from qa.index.build import Progress, build_index, ensure_index
 from qa.index.load import SearchIndex, load_index
 from qa.index.manifest import Manifest, current_path, read_manifest, staleness
 

@@ -27,13 +27,11 @@ from qa.corpus.documents import Document, OnSkip, corpus_checksums, load_corpus
 from qa.embedding.base import Embedder, Vectors
 from qa.errors import IndexMissingError, NotReadyError
 from qa.index.lexical import LexicalIndex
-from qa.index.backend import VECTOR_SETS
 from qa.index.load import SearchIndex, load_index
 from qa.index.manifest import (
     Counts,
     Manifest,
     current_path,
-    read_manifest,
     settings_fingerprint,
     staleness,
 )

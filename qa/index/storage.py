@@ -54,6 +54,6 @@ def _point_current_at(root: Path, build: Path) -> None:
 
 def _remove_old_builds(root: Path, keep: Path) -> None:
     for entry in root.iterdir():
-        if entry.is_dir() and not entry.is_symlink() and entry.name.startswith(("build-", ".build-")):
-            if entry.name != keep.name:
-                shutil.rmtree(entry, ignore_errors=True)
+        is_build = entry.is_dir() and not entry.is_symlink() and entry.name.startswith(("build-", ".build-"))
+        if is_build and entry.name != keep.name:
+            shutil.rmtree(entry, ignore_errors=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, replace, dataclass
+from dataclasses import asdict, dataclass, replace
 from itertools import groupby
 from typing import cast
 
