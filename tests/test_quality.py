@@ -19,14 +19,14 @@ pytestmark = pytest.mark.integration
 # Measured on the held-out test split (README, docs/evaluation.md) minus a small margin: a change
 # that loses answers, citations or refusals fails here. Never tuned on: the model and every
 # weight are fitted or chosen on eval/article/train.jsonl.
-TEST_SPLIT_FLOORS = {  # measured: 0.778, 0.787, 0.694, 0.500 (21/42), 0.833 (10/12)
+TEST_SPLIT_FLOORS = {  # measured: 0.787, 0.796, 0.750, 0.500 (21/42), 0.833 (10/12)
     "answer_accuracy": 0.75,
     "citation_any": 0.76,
-    "citation_first": 0.66,
+    "citation_first": 0.71,
     "refused_on_topic": 0.42,
     "refused_off_topic": 0.75,
 }
-MAX_FALSE_REFUSALS = 5  # of 108 answerable test questions (measured: 4)
+MAX_FALSE_REFUSALS = 6  # of 108 answerable test questions (measured: 5)
 
 
 def test_held_out_test_split_figures(real_pipeline: QAPipeline) -> None:
