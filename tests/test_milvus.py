@@ -502,3 +502,56 @@ def test_a_write_never_filters_the_vector_collections(
         assert_stored_exactly(milvus, [keeper, longer])
     finally:
         milvus.drop()
+
+
+def test_every_write_leaves_nothing_unflushed(
+    milvus_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Milvus Lite searches unflushed rows one by one in Python, for every question: a corpus
+    filled without a flush made each answer cost 1.2-1.6 s on 80 python-doc pages (35 ms flushed)."""
+    from pymilvus import MilvusClient
+
+    from qa.index.ingest import add_documents, remove_document
+    from qa.index.uploads import add_upload, remove_upload
+
+    embedder = FakeEmbedder()
+    settings = milvus_settings(make_settings(tmp_path), milvus_uri)
+    unflushed: set[str] = set()
+
+    def recording(name: str) -> None:
+        method = getattr(MilvusClient, name)
+
+        def call(client: MilvusClient, collection: str, *args: object, **kwargs: object) -> object:
+            result = method(client, collection, *args, **kwargs)
+            if name == "flush":
+                unflushed.discard(collection)
+            else:
+                unflushed.add(collection)
+            return result
+
+        monkeypatch.setattr(MilvusClient, name, call)
+
+    for name in ("insert", "upsert", "delete", "flush"):
+        recording(name)
+    milvus = MilvusIndex(settings, embedder.dimension)
+    note = tmp_path / "lighthouse.txt"
+    note.write_text("The Zorblax lighthouse on Kelvin Island was painted teal in 1931.")
+    try:
+        build_milvus(settings, embedder)
+        assert unflushed == set()
+        milvus.add_document(read_document(note), embedder)  # as a store filled before flushes were
+        assert unflushed == {milvus.documents, milvus.sentences, milvus.chunks}
+        build_milvus(settings, embedder)  # writes nothing, flushes anyway
+        assert unflushed == set()
+        remove_document(settings, embedder, "lighthouse")
+        assert unflushed == set()
+        add_documents(settings, embedder, [note])
+        assert unflushed == set()
+        add_upload(settings, embedder, "keeper.txt", b"Ansel Myrberg kept the Zorblax lighthouse.")
+        assert unflushed == set()
+        remove_upload(settings, embedder, "keeper")
+        assert unflushed == set()
+        assert sorted(milvus.stored_stamps()) == ["kim-russia-visit", "lighthouse"]
+    finally:
+        monkeypatch.undo()
+        milvus.drop()

@@ -130,6 +130,7 @@ def remove_document(
         try:
             if not milvus.remove_document(doc_id):
                 raise NotFoundError(f"No document with id {doc_id!r} in Milvus.")
+            milvus.flush()
         finally:
             milvus.close()
         report.removed.append(doc_id)
@@ -180,6 +181,8 @@ def _add_to_milvus(
                 report.embedded_documents += 1
                 (report.replaced if previous else report.added).append(document.doc_id)
             progress("Embedding documents", done, len(files))
+        if report.embedded_documents:
+            milvus.flush()
     finally:
         milvus.close()
     for name, reason in report.skipped.items():

@@ -214,6 +214,8 @@ def build_milvus(
             if progress is not None:
                 progress("Embedding documents", done, len(documents))
         reindexed = reindex_stale(milvus, embedder, settings.corpus_dir, progress)
+        # Even when nothing was written: a store filled before builds flushed is fixed this way.
+        milvus.flush()
         return {
             "documents": len(documents),
             "embedded": embedded,
@@ -246,6 +248,8 @@ def reindex_stale(
             milvus.add_document(document, embedder)
         if progress is not None:
             progress("Re-indexing stale documents", done, len(stale))
+    if stale:
+        milvus.flush()
     return stale
 
 

@@ -102,6 +102,7 @@ def add_upload(settings: Settings, embedder: Embedder, filename: str, data: byte
                 if before == milvus.stamp_of(document):
                     return UploadResult(doc_id, "unchanged")
                 sentences = milvus.add_document(document, embedder)
+                milvus.flush()
             finally:
                 milvus.close()
             return UploadResult(doc_id, "replaced" if before else "added", sentences)
@@ -139,6 +140,7 @@ def remove_upload(settings: Settings, embedder: Embedder, doc_id: str) -> Upload
         try:
             if not milvus.remove_document(doc_id):
                 raise NotFoundError(f"No document with id {doc_id!r}.")
+            milvus.flush()
         finally:
             milvus.close()
         return UploadResult(doc_id, "removed")
