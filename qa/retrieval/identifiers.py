@@ -64,3 +64,53 @@ def unknown_identifiers(question: str, known: frozenset[str]) -> list[str]:
         and parts[-1] not in known
         and not (shouted and "_" not in name and "." not in name)
     ]
+
+
+# The signature a reference section is titled with (Sphinx, pydoc, Javadoc): an optional keyword,
+# then the name it documents, then its parameters or nothing. "class weakref.WeakSet([elements])",
+# "exception shutil.SameFileError", "gc.garbage", "prepare()"; not "Creating virtual environments".
+_SIGNATURE = re.compile(
+    r"^(?:(?:class|exception|abstractmethod|classmethod|staticmethod|async|await|awaitable|"
+    r"coroutine|abstract|static|final|method|function|attribute|data|property)\s+)*@?"
+    r"(?P<name>[A-Za-z_][\w.]*?)\s*(?:(?P<called>\().*|\[.*)?$"
+)
+# "What is X?", "What does X do / mean / return?", with an article or a kind word around X.
+_KIND_WORDS = r"(?:\s+(?:class|function|method|module|attribute|object|decorator|exception|type|constant))?"
+_DEFINITION = re.compile(
+    r"^\s*what(?:\s+(?:is|are)|'s|’s)\s+(?:an?\s+|the\s+)?(?P<is>[\w.]+(?:\(\))?)"
+    + _KIND_WORDS
+    + r"\s*\??\s*$"
+    + r"|^\s*what\s+(?:does|do)\s+(?:an?\s+|the\s+)?(?P<does>[\w.]+(?:\(\))?)"
+    + _KIND_WORDS
+    + r"\s+(?P<verb>do|mean|represent|return)\s*\??\s*$",
+    re.IGNORECASE,
+)
+
+
+def documented_name(section: str) -> str | None:
+    """The API name a reference section documents, lower-cased (``weakref.weakset``), or None
+    when its title is not a signature."""
+    match = _SIGNATURE.match(section.strip())
+    if match is None:
+        return None
+    name = match.group("name")
+    is_identifier = "." in name or match.group("called") or _IDENTIFIER.fullmatch(name)
+    return name.lower() if is_identifier and all(len(p) > 1 for p in name.split(".")) else None
+
+
+def defined_name(question: str) -> tuple[str, bool] | None:
+    """The identifier a definition question asks about ("What does textwrap.shorten do?",
+    "What is a WeakSet?"), lower-cased without "()", and whether it asks what it returns."""
+    match = _DEFINITION.match(question)
+    if match is None:
+        return None
+    name = match.group("is") or match.group("does")
+    if not (name.endswith("()") or _IDENTIFIER.fullmatch(name)):
+        return None  # a prose word: "What is recursion?"
+    return name.removesuffix("()").lower(), (match.group("verb") or "").lower() == "return"
+
+
+def names_match(asked: str, documented: str) -> bool:
+    """``asked`` names ``documented``: the same dotted name, or one is a dotted tail of the other
+    (``shorten`` / ``textwrap.shorten``; ``TopologicalSorter.prepare`` / ``prepare``)."""
+    return asked == documented or asked.endswith("." + documented) or documented.endswith("." + asked)

@@ -9,6 +9,8 @@ gets an absolute evidence score that answer selection and the refusal threshold 
              + context_weight  * the same share over those and the sentence before it
              + type_weight     * [the sentence holds the kind of answer asked for: number, date, ...]
              + literal_weight  * [the sentence holds what the question quotes: "the ',' option"]
+             + definition_weight * [the sentence opens the reference entry of the API a
+                                   definition question names: "What does shlex.quote do?"]
 
 The lexical terms reward exact names and numbers that embeddings blur; the context term lets a
 quote inherit the speaker named in the sentence before it; so does the in-context cosine, for
@@ -40,12 +42,13 @@ from qa.embedding.base import Embedder, Vectors
 from qa.index import SearchIndex
 from qa.index.lexical import tokenize, tokenize_query, top_positions
 from qa.retrieval.answer_type import AnswerType, contains_type, expected_type
-from qa.retrieval.identifiers import corpus_identifiers
+from qa.retrieval.identifiers import corpus_identifiers, defined_name, documented_name, names_match
 
 COVERAGE_WEIGHT = 0.3
 CONTEXT_WEIGHT = 0.2
 TYPE_WEIGHT = 0.05
 LITERAL_WEIGHT = 0.2  # a sentence holding what the question quotes ("the '^' option")
+DEFINITION_WEIGHT = 0.5  # the summary sentence of the API entry a definition question names
 # Sentences with fewer content terms than this get proportionally less lexical credit.
 FULL_LENGTH_TERMS = 5
 
@@ -140,6 +143,20 @@ class Retriever:
                 following = found
             elif following is not None and following.doc_id == sentence.doc_id:
                 self._chunk_of_sentence[sentence.sentence_id] = following
+        # The first prose sentence of each API reference entry, by the last part of the name it
+        # documents. Reference documentation opens an entry with its summary ("Return a
+        # shell-escaped version of the string s."), so that sentence answers "What does
+        # shlex.quote do?" better than a later one sharing more of the question's words.
+        self._entry_leads: dict[str, list[tuple[str, int]]] = {}
+        entries: set[tuple[str, str]] = set()
+        for sentence in index.sentences:
+            entry = (sentence.doc_id, sentence.section)
+            if not sentence.section or sentence.kind not in QUOTABLE or entry in entries:
+                continue
+            entries.add(entry)
+            name = documented_name(sentence.section)
+            if name is not None:
+                self._entry_leads.setdefault(name.rsplit(".", 1)[-1], []).append((name, sentence.sentence_id))
 
     @property
     def index(self) -> SearchIndex:
@@ -152,6 +169,20 @@ class Retriever:
     def chunk_for(self, sentence_id: int) -> Chunk | None:
         """The chunk holding a sentence (a heading's is the chunk after it), if any."""
         return self._chunk_of_sentence.get(sentence_id)
+
+    def definition_leads(self, question: str) -> set[int]:
+        """The summary sentences of the API entries a definition question asks about; for "what
+        does X return?", only a summary that speaks of returning."""
+        asked = defined_name(question)
+        if asked is None:
+            return set()
+        name, returns = asked
+        return {
+            sentence_id
+            for documented, sentence_id in self._entry_leads.get(name.rsplit(".", 1)[-1], [])
+            if names_match(name, documented)
+            and (not returns or "return" in self._index.sentences[sentence_id].text.lower())
+        }
 
     def embed_query(self, query: str) -> Vectors:
         return self._embedder.embed([query])
@@ -206,6 +237,8 @@ class Retriever:
         if depth:
             for name in ("sentences", "contexts"):
                 candidates.update(self._index.search.dense(name, vector, depth))
+        leads = self.definition_leads(question)
+        candidates |= leads
         if not candidates:
             return []
         ids = sorted(candidates)
@@ -229,6 +262,7 @@ class Retriever:
                 + CONTEXT_WEIGHT * context * length
                 + TYPE_WEIGHT * (has_type and kind is not AnswerType.OTHER)
                 + LITERAL_WEIGHT * any(literal.search(sentence.text) for literal in literals)
+                + DEFINITION_WEIGHT * (sentence_id in leads)
             )
             scored.append(ScoredSentence(sentence, score, float(similarity), coverage, has_type))
         scored.sort(key=lambda s: (-s.score, s.sentence.sentence_id))

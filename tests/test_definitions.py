@@ -1,0 +1,85 @@
+"""Definition questions about an API ("What does kettlelib.descale do?") are answered by the
+summary that opens its reference entry, not by a later sentence that merely names it more often."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qa.embedding.base import Embedder
+from qa.retrieval.identifiers import defined_name, documented_name, names_match
+from tests.conftest import pipeline_over
+
+
+@pytest.mark.parametrize(
+    ("title", "name"),
+    [
+        ("class weakref.WeakSet([elements])", "weakref.weakset"),
+        ("exception shutil.SameFileError", "shutil.samefileerror"),
+        ("textwrap.shorten(text, width, *, placeholder=' [...]')", "textwrap.shorten"),
+        ("gc.garbage", "gc.garbage"),
+        ("prepare()", "prepare"),  # a method, documented under its class
+        ("@functools.total_ordering", "functools.total_ordering"),
+        ("Creating virtual environments", None),  # prose headings document no API
+        ("Introduction", None),
+        ("The pass statement", None),
+    ],
+)
+def test_the_name_a_reference_entry_documents(title: str, name: str | None) -> None:
+    assert documented_name(title) == name
+
+
+@pytest.mark.parametrize(
+    ("question", "asked"),
+    [
+        ("What does textwrap.shorten do?", ("textwrap.shorten", False)),
+        ("What is a WeakSet?", ("weakset", False)),
+        ("What is the lru_cache decorator?", ("lru_cache", False)),
+        ("What does TopologicalSorter.prepare() do?", ("topologicalsorter.prepare", False)),
+        ("What does shlex.quote return?", ("shlex.quote", True)),
+        ("What is recursion?", None),  # a prose word, not an identifier
+        ("What does shlex.quote do with an empty string?", None),  # asks more than a definition
+        ("Who is Kim Jong-un?", None),
+    ],
+)
+def test_what_a_definition_question_asks_about(question: str, asked: tuple[str, bool] | None) -> None:
+    assert defined_name(question) == asked
+
+
+def test_a_dotted_tail_names_the_same_api() -> None:
+    assert names_match("shorten", "textwrap.shorten")
+    assert names_match("topologicalsorter.prepare", "prepare")
+    assert not names_match("shutil.copy", "copy.copy")
+    assert not names_match("copy", "copyfile")
+
+
+REFERENCE = """# kettlelib — kettles
+
+## kettlelib.descale(kettle)
+
+Remove limescale from the element with citric acid.
+Calling kettlelib.descale() on a kettle kettlelib.boil() never heated leaves kettlelib.descale() idle.
+
+## kettlelib.boil(kettle, *, whistle=True)
+
+Heat the water to its boiling point.
+Call kettlelib.descale() first when the water is hard.
+"""
+
+
+def test_a_definition_question_is_answered_by_the_entry_summary(
+    tmp_path: Path, real_embedder: Embedder
+) -> None:
+    source = tmp_path / "kettlelib.md"
+    source.write_text(REFERENCE)
+    pipeline = pipeline_over(tmp_path / "reference", {"kettlelib.md": source}, real_embedder)
+    summary = "Remove limescale from the element with citric acid."
+    assert pipeline.retriever.definition_leads("What does kettlelib.descale do?") == {
+        next(s.sentence_id for s in pipeline.index.sentences if s.text == summary)
+    }
+    answer = pipeline.ask("What does kettlelib.descale do?")
+    assert answer.answerable
+    assert answer.citations[0].quote == summary
+    # "What does it return?" wants a summary that speaks of returning: this one does not.
+    assert pipeline.retriever.definition_leads("What does kettlelib.descale return?") == set()
