@@ -1,5 +1,7 @@
-"""Definition questions about an API ("What does kettlelib.descale do?") are answered by the
-summary that opens its reference entry, not by a later sentence that merely names it more often."""
+"""Reference-documentation questions. Definition questions about an API ("What does
+kettlelib.descale do?") are answered by the summary that opens its reference entry, not by a later
+sentence that merely names it more often; questions about a default get the sentence that states
+it."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from qa.embedding.base import Embedder
+from qa.retrieval.answer_type import AnswerType, contains_type, expected_type
 from qa.retrieval.identifiers import defined_name, documented_name, names_match
 from tests.conftest import pipeline_over
 
@@ -83,3 +86,56 @@ def test_a_definition_question_is_answered_by_the_entry_summary(
     assert answer.citations[0].quote == summary
     # "What does it return?" wants a summary that speaks of returning: this one does not.
     assert pipeline.retriever.definition_leads("What does kettlelib.descale return?") == set()
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("What is the default maximum line width used by TextWrapper?", AnswerType.DEFAULT),
+        ("Which string terminates the lines by default?", AnswerType.DEFAULT),
+        ("What does the delimiter default to?", AnswerType.DEFAULT),
+        ("How many bytes does token_bytes return by default?", AnswerType.NUMBER),  # a number first
+        ("Does defaultdict.get() use the default_factory?", AnswerType.OTHER),  # names, not defaults
+        ("What is a default dict?", AnswerType.OTHER),
+    ],
+)
+def test_questions_about_a_default(question: str, kind: AnswerType) -> None:
+    assert expected_type(question) is kind
+
+
+@pytest.mark.parametrize(
+    ("text", "holds"),
+    [
+        ("It defaults to ','.", True),
+        ("(default: 70) The maximum length of wrapped lines.", True),
+        ("If omitted, the platform's line separator is used.", True),
+        ("A one-character string used to separate fields.", False),
+        ("Set the default_factory attribute.", False),  # an identifier, not a default
+    ],
+)
+def test_a_sentence_stating_a_default(text: str, holds: bool) -> None:
+    assert contains_type(text, AnswerType.DEFAULT, "What is the default delimiter?") is holds
+
+
+DIALECT = """# csvlib — CSV files
+
+## Dialect.delimiter
+
+A one-character string used to separate fields. It defaults to ','.
+
+## Dialect.quotechar
+
+A one-character string used to quote fields containing special characters.
+"""
+
+
+def test_a_default_question_brings_the_sentence_stating_it(tmp_path: Path, real_embedder: Embedder) -> None:
+    source = tmp_path / "csvlib.md"
+    source.write_text(DIALECT)
+    pipeline = pipeline_over(tmp_path / "dialect", {"csvlib.md": source}, real_embedder)
+    answer = pipeline.ask("What is the default field delimiter of a dialect?")
+    assert answer.answerable
+    assert [c.quote for c in answer.citations[:2]] == [
+        "A one-character string used to separate fields.",
+        "It defaults to ','.",
+    ]

@@ -1,7 +1,7 @@
 """What kind of answer a question asks for, and whether a sentence contains one.
 
 Heuristics, deliberately: a wh-word and a few patterns say "a number", "a date", "a person", "a
-place" or "a reason"; regular expressions say whether a sentence holds something of that kind.
+place", "a reason" or "a default"; regular expressions say whether a sentence holds something of that kind.
 They feed sentence scoring (the sentence with the number beats its neighbour without one) and
 the answerability model (a "how many" question whose best sentence has no number is suspect).
 """
@@ -25,6 +25,7 @@ class AnswerType(Enum):
     SPEECH = "speech"  # what someone said or thought: a quotation or reported speech
     ROLE = "role"  # who holds a role: "Who is the president of X?" needs that role and a person
     CLOSED_CLASS = "closed class"  # a colour, a currency, an exception, an address, a complexity
+    DEFAULT = "default"  # what holds when nothing is given: "What is the default width?"
     OTHER = "other"
 
 
@@ -182,6 +183,11 @@ _ASKS = [
         ),
     ),
     (
+        # Asked last of the kinds with a wh-word: "How many bytes … by default?" wants a number.
+        AnswerType.DEFAULT,
+        _asks(r"\b(by|the|its|their|a) default\b(?! (dict|factory)\b)", r"\bdefaults? to\b"),
+    ),
+    (
         AnswerType.REASON,
         _asks(
             r"\bwhy\b",
@@ -333,6 +339,12 @@ def _holds_role(text: str, question: str) -> bool:
     return any(re.search(rf"\b{r}s?\b", text, re.I) for r in roles)
 
 
+# A sentence stating what holds by default: "It defaults to ','.", "(default: 70)", "If omitted, …".
+_DEFAULT_STATED = re.compile(
+    r"\bdefault(s|ed)?\b(?!_)|\bif (omitted|not (given|specified|provided|set))\b|\bwhen omitted\b", re.I
+)
+
+
 def _closed_class_member(text: str, question: str) -> bool:
     """A word of the class asked about (a colour for "what colour …?")."""
     return any(asked.search(question) and words.search(text) for asked, words in _CLOSED_CLASSES)
@@ -385,6 +397,8 @@ def contains_type(text: str, kind: AnswerType, question: str = "") -> bool:
         return _holds_role(text, question)
     if kind is AnswerType.CLOSED_CLASS:
         return _closed_class_member(text, question)
+    if kind is AnswerType.DEFAULT:
+        return bool(_DEFAULT_STATED.search(text))
     pattern = _HAS.get(kind)
     if pattern is None:
         return True

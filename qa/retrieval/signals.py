@@ -13,8 +13,8 @@ What each signal is for:
 - ``missing_share``: idf share of question terms no top candidate contains; ``missing_best``:
   the same for the best sentence with its neighbours.
 - ``unknown_share``: idf share of question terms the whole corpus never uses.
-- ``type_asked`` / ``type_missing``: the question asks for a number, date, person, place, name
-  or what someone said, and what the answer would quote (the best sentence and its near-ties,
+- ``type_asked`` / ``type_missing``: the question asks for a number, date, person, place, name,
+  a default or what someone said, and what the answer would quote (the best sentence and its near-ties,
   each with what it brings along: ``qa.answering.grouping``) holds none the question does not
   already give; ``stated_type_missing``: the same for numbers, dates of events ("when did …",
   not "when is X raised?", a condition), names, speech (by the person and on the named topic
