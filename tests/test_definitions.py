@@ -139,3 +139,27 @@ def test_a_default_question_brings_the_sentence_stating_it(tmp_path: Path, real_
         "A one-character string used to separate fields.",
         "It defaults to ','.",
     ]
+
+
+CONSTANTS = """# strlib — string constants
+
+## strlib.whitespace
+
+A string containing all ASCII characters that are considered whitespace. This includes the
+characters space, tab, linefeed, return, formfeed, and vertical tab.
+
+## strlib.digits
+
+The string '0123456789'.
+"""
+
+
+def test_a_list_question_brings_the_sentence_that_goes_on_with_the_members(
+    tmp_path: Path, real_embedder: Embedder
+) -> None:
+    source = tmp_path / "strlib.md"
+    source.write_text(CONSTANTS)
+    pipeline = pipeline_over(tmp_path / "constants", {"strlib.md": source}, real_embedder)
+    answer = pipeline.ask("Which characters does strlib.whitespace contain?")
+    assert answer.answerable
+    assert any(c.quote.startswith("This includes the characters space, tab") for c in answer.citations)

@@ -25,7 +25,9 @@ class Draft:
 # Questions whose answers span several sentences: reasons, ways, and lists.
 _GATHERING = re.compile(
     r"^\s*(how (did|does|do|could|can|would|will|is|was|are|were)\b|what (are|were)\b|list\b|name\b)"
-    r"|\b(what|which) \w+ (did|does|could|would|can)\b.*\b(and|stops|things|ways|reasons|steps)\b",
+    r"|\b(what|which) \w+ (did|does|could|would|can)\b.*\b(and|stops|things|ways|reasons|steps)\b"
+    # "Which characters does string.whitespace contain?": the members of something.
+    r"|\b(what|which) \w+s (do|does|did|can|could|will|would) .*\b(contain|include|support|accept|hold)s?\b",
     re.IGNORECASE,
 )
 GATHER_FACTOR = 3.0  # margin multiplier for such questions
@@ -69,7 +71,8 @@ class ExtractiveAnswerer:
             return contains_type(text, kind, question)
 
         typed = kind is not AnswerType.OTHER
-        explains = kind is AnswerType.REASON or bool(_EXPLAINING.search(question))
+        # Why, how and list answers go on past the sentence that matched (qa.answering.grouping).
+        explains = kind is AnswerType.REASON or bool(_EXPLAINING.search(question)) or gathers(kind, question)
         for hit in hits:
             group = [
                 s

@@ -10,9 +10,10 @@ A sentence is often not the whole answer by itself:
   string used to separate fields. It defaults to ','."), or in an API reference section, keeps
   that continuation, when the question asks for a kind of answer (a number, a name, a date, an
   exception ...) that only the continuation holds;
-- for a why or how question, the sentence stating the claim keeps the next one when it goes on
-  with it (a pronoun in the same paragraph, or the same speaker's next words): reasons tend to
-  follow claims.
+- for a why, how or list question, the sentence stating the claim keeps the next one when it
+  goes on with it (a pronoun in the same paragraph, or the same speaker's next words): reasons
+  tend to follow claims, and members follow what they belong to ("A string containing all
+  ASCII characters that are considered whitespace. This includes the characters space, tab …").
 
 All of these stay inside one document, next to each other. A sentence opening with a pronoun
 does not bring the sentence before it: measured on the training sets, in documentation its
@@ -116,7 +117,7 @@ def quoted_group(
 
     ``holds_answer`` says whether a text holds the kind of answer the question asks for; without
     it (an untyped question) no continuation is added for that reason. ``explains``: the question
-    asks why or how, whose answer often follows the sentence that states the claim.
+    asks why, how or for a list, whose answer often follows the sentence that states the claim.
     """
     before = attribution_for(sentence, sentences)
     after: list[Sentence] = []
