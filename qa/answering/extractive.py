@@ -72,7 +72,7 @@ class ExtractiveAnswerer:
 
         typed = kind is not AnswerType.OTHER
         # Why, how and list answers go on past the sentence that matched (qa.answering.grouping).
-        explains = kind is AnswerType.REASON or bool(_EXPLAINING.search(question)) or gathers(kind, question)
+        explains = gathers(kind, question) or bool(_EXPLAINING.search(question))
         for hit in hits:
             group = [
                 s
