@@ -97,6 +97,7 @@ def test_a_definition_question_is_answered_by_the_entry_summary(
         ("How many bytes does token_bytes return by default?", AnswerType.NUMBER),  # a number first
         ("Does defaultdict.get() use the default_factory?", AnswerType.OTHER),  # names, not defaults
         ("What is a default dict?", AnswerType.OTHER),
+        ("Which method sorts instances with the default ordering?", AnswerType.OTHER),
     ],
 )
 def test_questions_about_a_default(question: str, kind: AnswerType) -> None:

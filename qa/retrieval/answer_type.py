@@ -185,7 +185,12 @@ _ASKS = [
     (
         # Asked last of the kinds with a wh-word: "How many bytes … by default?" wants a number.
         AnswerType.DEFAULT,
-        _asks(r"\b(by|the|its|their|a) default\b(?! (dict|factory)\b)", r"\bdefaults? to\b"),
+        # Not "sorted with the default ordering": there the default is not what is asked for.
+        _asks(
+            r"\b(what|which)('s|’s| is| are| was| were)? (the|its|their) default\b(?! (dict|factory)\b)",
+            r"\bby default\b",
+            r"\bdefaults? to\b",
+        ),
     ),
     (
         AnswerType.REASON,
