@@ -6,8 +6,9 @@ Usage::
 
 The same copying as ``eval/pydocs/prepare.py`` (flat file names, symlinks resolved), with this
 directory's page list as the default: 30 library and reference pages and 6 HOWTO and FAQ pages
-(tutorial-style prose) that the held-out set (``eval/pydocs/pages.txt``) does not use, so everything tuned on ``questions.jsonl`` here is
-measured on pages the held-out questions never see. Standard library only.
+(tutorial-style prose) that the held-out set (``eval/pydocs/pages.txt``) does not use, so
+everything tuned on ``questions.jsonl`` here is measured on pages the held-out questions never
+see. Standard library only.
 """
 
 from __future__ import annotations
