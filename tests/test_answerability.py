@@ -416,6 +416,9 @@ def test_a_role_question_needs_that_role_held_by_a_person(sentence: str, questio
         ("Call the embassy on +7 495 123-45-67.", "What is the embassy's phone number?", True),
         ("The delegation returned home on Monday.", "How did Kim travel home?", False),
         ("He left aboard his armored train.", "How did Kim leave Russia?", True),
+        ("The module uses the Unicode database it ships with.", "Which version of Unicode is used?", False),
+        ("New in version 3.9.", "In which Python version was removeprefix added?", True),
+        ("Starting in Python 3.8, you can use the walrus.", "From which release can I use it?", True),
     ],
 )
 def test_closed_class_questions_need_a_word_of_that_class(sentence: str, question: str, holds: bool) -> None:
@@ -429,6 +432,7 @@ def test_closed_class_questions_need_a_word_of_that_class(sentence: str, questio
         "What error did the pilot make?",
         "How do I ignore an exception raised in a with block?",
         "How did the talks go?",  # how they went, not by what means
+        "What does shlex.quote return?",  # "a shell-escaped version of the string" is no version
     ],
 )
 def test_look_alikes_are_not_closed_class_questions(question: str) -> None:

@@ -24,7 +24,7 @@ class AnswerType(Enum):
     NAME = "name"  # the name of something: a proper noun the question does not already give
     SPEECH = "speech"  # what someone said or thought: a quotation or reported speech
     ROLE = "role"  # who holds a role: "Who is the president of X?" needs that role and a person
-    CLOSED_CLASS = "closed class"  # a colour, a currency, an exception, an address, a complexity
+    CLOSED_CLASS = "closed class"  # a colour, a currency, an exception, an address, a version …
     DEFAULT = "default"  # what holds when nothing is given: "What is the default width?"
     OTHER = "other"
 
@@ -111,6 +111,12 @@ _CLOSED_CLASSES = (
     (
         re.compile(r"\b(time|space) complexity\b|\bbig[- ]o\b", re.I),
         re.compile(r"\bO\([^)]*\)|\b(constant|linear|logarithmic|quadratic|exponential|polynomial)\b", re.I),
+    ),
+    (
+        # A version or release: "In which version was X added?" is answered by "New in version
+        # 3.9.", not by a sentence about X that gives no version at all.
+        re.compile(r"\b(what|which) (\w+ )?(version|release)s?\b", re.I),
+        re.compile(r"\b\d+\.\d+(\.\d+)?\b|\b(version|release|v)\s?\d+\b", re.I),
     ),
 )
 

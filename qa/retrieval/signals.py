@@ -20,7 +20,7 @@ What each signal is for:
   not "when is X raised?", a condition), names, speech (by the person and on the named topic
   asked about), a role holder ("who is the president of X?") and closed classes (a colour, a
   currency, an exception, an email or web address, a phone number, a means of travel, a
-  complexity) only, whose tests hold in any text (a name may be a code identifier; people and
+  complexity, a version) only, whose tests hold in any text (a name may be a code identifier; people and
   places are recognised by capitals, which technical text lacks). The decision refuses
   ``stated_type_missing`` questions outright (``qa.answering.decision``).
 - ``time_missing``: the question is pinned to a time ("in 2019", "last year") that the quoted
