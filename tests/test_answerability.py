@@ -140,6 +140,9 @@ def test_refusal_stays_uncited_without_a_gap_sentence(fake_pipeline: QAPipeline)
         ("Tu-160, Tu-95 and Tu-22M3 bombers and a MiG-31 are stationed there.", "How many bombers?", False),
         ("Mr. Putin showed up for one-on-one talks.", "How old is Mr. Putin?", False),
         ("It was one of the most popular shows.", "How many viewers watch the show?", False),
+        # So do versions and standards.
+        ("Since Python 3.0, str holds Unicode, as PEP 3120 says.", "How many bytes per character?", False),
+        ("Each character takes 1, 2 or 4 bytes.", "How many bytes per character?", True),
         # A sentence that asks does not state.
         ("How many 152 mm artillery shells could be bartered?", "How many shells are stockpiled?", False),
         ("They have 2 million workers making munitions.", "How many workers make munitions?", True),

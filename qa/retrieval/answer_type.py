@@ -217,7 +217,10 @@ _NUMBER = re.compile(rf"\d|\b({_NUMBER_WORDS})\b|\b\w+-(day|year|month|week|hour
 # Digits inside a designation name a thing, not a quantity: Tu-160, SU-57, MiG-31, Tu-22M3, H2O.
 # "one-on-one", "one of", "one another" use "one" without counting anything.
 _NOT_A_QUANTITY = re.compile(
-    r"\b[A-Za-z]+-?\d[\w-]*|\bone-(on|to)-one\b|\bone (of|another)\b|\bno one\b", re.IGNORECASE
+    r"\b[A-Za-z]+-?\d[\w-]*|\bone-(on|to)-one\b|\bone (of|another)\b|\bno one\b"
+    # Versions and standards: "Since Python 3.0", "PEP 3120", "ISO 8601" count nothing.
+    r"|\b(python|version|release|pep|rfc|iso|ieee|ecma)\s+\d[\d.]*\b",
+    re.IGNORECASE,
 )
 _YEAR_QUESTION = re.compile(r"\b(what|which) year\b", re.IGNORECASE)
 _YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)s?\b|\b(last|this|next|that) year\b", re.IGNORECASE)
