@@ -62,6 +62,33 @@ def test_a_colon_brings_the_list_items_it_introduces(sentences: list[Sentence]) 
     assert quoted_group(intro, sentences) == [intro, *introduced]
 
 
+def test_a_list_question_gets_the_whole_list_and_it_counts_as_one_sentence(
+    sentences: list[Sentence],
+) -> None:
+    intro = find(sentences, "The workshop sells kettles")
+    # Only the list: the prose after it ("Each kettle holds …") is not what the colon introduced.
+    assert [s.text.split(",")[0] for s in introduced_by(intro, sentences, units=8)] == [
+        "Copper",
+        "Enamel",
+        "Cast iron",
+    ]
+    other = find(sentences, "The pot should be rinsed")
+    ranked = [ScoredSentence(intro, 1.0, 0.9, 0.5), ScoredSentence(other, 0.99, 0.9, 0.5)]
+    answerer = ExtractiveAnswerer(max_sentences=3, margin=0.05)
+    listed = answerer.select(ranked, sentences, question="What are the finishes on sale?")
+    # The intro and its three items use two of the three sentences; the near-tie still fits.
+    assert [s.text[:12] for s, _ in listed] == [
+        "The workshop",
+        "Copper, poli",
+        "Enamel, fire",
+        "Cast iron, s",
+        "The pot shou",
+    ]
+    # A question that asks for no list gets two items, each counting as a sentence.
+    plain = answerer.select(ranked, sentences, question="Who sells kettles?")
+    assert [s.text[:12] for s, _ in plain] == ["The workshop", "Copper, poli", "Enamel, fire"]
+
+
 def test_a_colon_before_code_brings_nothing(sentences: list[Sentence]) -> None:
     intro = find(sentences, "A steeping time is set")
     assert introduced_by(intro, sentences) == []

@@ -1,4 +1,5 @@
-"""The default answerer: 1-3 verbatim source sentences, each followed by its [n] marker."""
+"""The default answerer: 1-3 verbatim source sentences, each followed by its [n] marker (a list
+question's introduced list counts as one)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from qa.answering.citations import make_citation
-from qa.answering.grouping import quoted_group
+from qa.answering.grouping import INTRODUCED_UNITS, LISTED_KINDS, LISTED_UNITS, quoted_group
 from qa.contract import Citation
 from qa.corpus.chunking import Sentence
 from qa.retrieval.answer_type import AnswerType, contains_type
@@ -61,7 +62,11 @@ class ExtractiveAnswerer:
     ) -> list[tuple[Sentence, float]]:
         """The sentences an answer quotes, in citation order, each with its evidence score."""
         best = ranked[0].score
-        margin = self._margin * (GATHER_FACTOR if gathers(kind, question) else 1.0)
+        gathering = gathers(kind, question)
+        margin = self._margin * (GATHER_FACTOR if gathering else 1.0)
+        # A question asking for a list gets the whole list a colon introduces (up to LISTED_UNITS
+        # items or rows), and the list counts as one sentence of the answer's budget.
+        units = LISTED_UNITS if gathering else INTRODUCED_UNITS
         hits = [ranked[0]] + [s for s in ranked[1:] if s.score >= best - margin]
         score_of = {s.sentence.sentence_id: s.score for s in ranked}
         chosen: dict[int, float] = {}
@@ -72,16 +77,27 @@ class ExtractiveAnswerer:
 
         typed = kind is not AnswerType.OTHER
         # Why, how and list answers go on past the sentence that matched (qa.answering.grouping).
-        explains = gathers(kind, question) or bool(_EXPLAINING.search(question))
+        explains = gathering or bool(_EXPLAINING.search(question))
+
+        def cost(group: list[Sentence]) -> int:
+            if not gathering:
+                return len(group)
+            listed = sum(s.kind in LISTED_KINDS for s in group)
+            return len(group) - listed + min(listed, 1)
+
+        used = 0
         for hit in hits:
             group = [
                 s
-                for s in quoted_group(hit.sentence, sentences, holds_answer if typed else None, explains)
+                for s in quoted_group(
+                    hit.sentence, sentences, holds_answer if typed else None, explains, units
+                )
                 if s.sentence_id not in chosen
             ]
             # What a group brings after its sentence may be cut to fit; the sentence and its
             # speaker's sentence before it may not.
-            group = group[: self._max_sentences - len(chosen)]
+            while group and cost(group) > self._max_sentences - used:
+                group = group[:-1]
             if hit.sentence not in group:
                 if chosen:
                     continue
@@ -92,6 +108,7 @@ class ExtractiveAnswerer:
             group = [hit.sentence] + [s for s in group if s != hit.sentence]
             for sentence in group:
                 chosen[sentence.sentence_id] = score_of.get(sentence.sentence_id, hit.score)
+            used += cost(group)
             groups.append(group)
         # Groups in rank order, each led by its matching sentence: the best evidence is [1].
         return [(sentence, chosen[sentence.sentence_id]) for group in groups for sentence in group]

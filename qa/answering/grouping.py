@@ -38,8 +38,9 @@ _ANAPHOR = re.compile(
     re.IGNORECASE,
 )
 _INTRODUCES = re.compile(r":\s*$")
-_LISTED_KINDS = frozenset({"item", "row"})
+LISTED_KINDS = frozenset({"item", "row"})
 INTRODUCED_UNITS = 2  # list items or rows a colon brings along at most
+LISTED_UNITS = 8  # the same for a question asking for a list, whose items are the answer
 
 
 def opens_with_anaphor(sentence: Sentence) -> bool:
@@ -58,18 +59,23 @@ def _same_paragraph(a: Sentence, b: Sentence) -> bool:
     return (a.doc_id, a.paragraph) == (b.doc_id, b.paragraph)
 
 
-def introduced_by(sentence: Sentence, sentences: list[Sentence]) -> list[Sentence]:
-    """What a sentence ending in a colon introduces: the next sentence, or the next few list units."""
+def introduced_by(
+    sentence: Sentence, sentences: list[Sentence], units: int = INTRODUCED_UNITS
+) -> list[Sentence]:
+    """What a sentence ending in a colon introduces: the next sentence, or the next ``units`` list
+    items or table rows."""
     if not _INTRODUCES.search(sentence.text):
         return []
     following: list[Sentence] = []
     current = sentence
-    while len(following) < INTRODUCED_UNITS:
+    while len(following) < units:
         nxt = _neighbour(current, sentences, 1)
         if nxt is None or nxt.kind in ("heading", "code"):
             break
+        if following and nxt.kind not in LISTED_KINDS:
+            break  # the list or table is over
         following.append(nxt)
-        if nxt.kind not in _LISTED_KINDS:
+        if nxt.kind not in LISTED_KINDS:
             break  # one sentence of prose; several units only of a list or table
         current = nxt
     return following
@@ -112,6 +118,7 @@ def quoted_group(
     sentences: list[Sentence],
     holds_answer: Callable[[str], bool] | None = None,
     explains: bool = False,
+    units: int = INTRODUCED_UNITS,
 ) -> list[Sentence]:
     """What quoting ``sentence`` puts in an answer, in reading order.
 
@@ -125,7 +132,7 @@ def quoted_group(
     if speech is not None:
         after.append(speech)
     else:
-        after = introduced_by(sentence, sentences)
+        after = introduced_by(sentence, sentences, units)
         if not after and holds_answer is not None:
             carried = carried_on_by(sentence, sentences, holds_answer)
             after = [carried] if carried is not None else []
