@@ -42,6 +42,14 @@ def pipeline_over(root: Path, files: dict[str, Path], embedder: Embedder) -> QAP
     return QAPipeline.load(make_settings(root), embedder_factory=lambda _: embedder)
 
 
+def pipeline_over_text(root: Path, name: str, text: str, embedder: Embedder) -> QAPipeline:
+    """A pipeline over a one-document corpus: ``text`` saved as ``name``, indexed under ``root``."""
+    root.mkdir(parents=True)
+    source = root / name
+    source.write_text(text, encoding="utf-8")
+    return pipeline_over(root / "pipeline", {name: source}, embedder)
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path)

@@ -12,7 +12,7 @@ import pytest
 from qa.embedding.base import Embedder
 from qa.retrieval.answer_type import AnswerType, contains_type, expected_type
 from qa.retrieval.identifiers import defined_name, documented_name, names_match
-from tests.conftest import pipeline_over
+from tests.conftest import pipeline_over_text
 
 
 @pytest.mark.parametrize(
@@ -74,9 +74,7 @@ Call kettlelib.descale() first when the water is hard.
 def test_a_definition_question_is_answered_by_the_entry_summary(
     tmp_path: Path, real_embedder: Embedder
 ) -> None:
-    source = tmp_path / "kettlelib.md"
-    source.write_text(REFERENCE)
-    pipeline = pipeline_over(tmp_path / "reference", {"kettlelib.md": source}, real_embedder)
+    pipeline = pipeline_over_text(tmp_path / "reference", "kettlelib.md", REFERENCE, real_embedder)
     summary = "Remove limescale from the element with citric acid."
     assert pipeline.retriever.definition_leads("What does kettlelib.descale do?") == {
         next(s.sentence_id for s in pipeline.index.sentences if s.text == summary)
@@ -131,9 +129,7 @@ A one-character string used to quote fields containing special characters.
 
 
 def test_a_default_question_brings_the_sentence_stating_it(tmp_path: Path, real_embedder: Embedder) -> None:
-    source = tmp_path / "csvlib.md"
-    source.write_text(DIALECT)
-    pipeline = pipeline_over(tmp_path / "dialect", {"csvlib.md": source}, real_embedder)
+    pipeline = pipeline_over_text(tmp_path / "dialect", "csvlib.md", DIALECT, real_embedder)
     answer = pipeline.ask("What is the default field delimiter of a dialect?")
     assert answer.answerable
     assert [c.quote for c in answer.citations[:2]] == [
@@ -158,9 +154,7 @@ The string '0123456789'.
 def test_a_list_question_brings_the_sentence_that_goes_on_with_the_members(
     tmp_path: Path, real_embedder: Embedder
 ) -> None:
-    source = tmp_path / "strlib.md"
-    source.write_text(CONSTANTS)
-    pipeline = pipeline_over(tmp_path / "constants", {"strlib.md": source}, real_embedder)
+    pipeline = pipeline_over_text(tmp_path / "constants", "strlib.md", CONSTANTS, real_embedder)
     answer = pipeline.ask("Which characters does strlib.whitespace contain?")
     assert answer.answerable
     assert any(c.quote.startswith("This includes the characters space, tab") for c in answer.citations)

@@ -13,7 +13,7 @@ from qa.corpus.documents import read_document
 from qa.embedding.base import Embedder
 from qa.retrieval.answer_type import AnswerType, contains_type, expected_type
 from qa.retrieval.retriever import ScoredSentence
-from tests.conftest import pipeline_over
+from tests.conftest import pipeline_over_text
 
 GUIDE = """# Brewing guide
 
@@ -201,9 +201,7 @@ def test_prose_sections_add_nothing(sentences: list[Sentence]) -> None:
 
 
 def test_answers_from_a_reference_page_name_the_api(tmp_path: Path, real_embedder: Embedder) -> None:
-    source = tmp_path / "kettlelib.md"
-    source.write_text(REFERENCE)
-    pipeline = pipeline_over(tmp_path / "reference", {"kettlelib.md": source}, real_embedder)
+    pipeline = pipeline_over_text(tmp_path / "reference", "kettlelib.md", REFERENCE, real_embedder)
     answer = pipeline.ask("Which function removes limescale?")
     assert answer.answerable
     first = answer.citations[0]

@@ -10,7 +10,7 @@ import pytest
 from qa.embedding.base import Embedder
 from qa.index.lexical import tokenize_query
 from qa.retrieval.retriever import quoted_literals
-from tests.conftest import pipeline_over
+from tests.conftest import pipeline_over_text
 
 
 @pytest.mark.parametrize(
@@ -49,9 +49,7 @@ The meaning of the various options is as follows:
 
 
 def test_the_row_holding_the_quoted_symbol_is_quoted_first(tmp_path: Path, real_embedder: Embedder) -> None:
-    source = tmp_path / "format.md"
-    source.write_text(FORMAT)
-    pipeline = pipeline_over(tmp_path / "format", {"format.md": source}, real_embedder)
+    pipeline = pipeline_over_text(tmp_path / "format", "format.md", FORMAT, real_embedder)
     answer = pipeline.ask("What does the ',' option mean in a format specification?")
     assert answer.answerable
     assert "','" in answer.citations[0].quote and "comma" in answer.citations[0].quote
@@ -75,9 +73,7 @@ The always action prints every occurrence of matching warnings.
 
 
 def test_a_meaningful_stop_word_counts_as_a_match(tmp_path: Path, real_embedder: Embedder) -> None:
-    source = tmp_path / "warnings.md"
-    source.write_text(ACTIONS)
-    pipeline = pipeline_over(tmp_path / "warnings", {"warnings.md": source}, real_embedder)
+    pipeline = pipeline_over_text(tmp_path / "warnings", "warnings.md", ACTIONS, real_embedder)
     ranked = pipeline.retriever.retrieve("What does the once action print?").sentences
     coverage = {scored.sentence.text.split()[1]: scored.coverage for scored in ranked}
     # "once" is the only word telling the three apart: it must count.
