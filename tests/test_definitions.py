@@ -158,3 +158,25 @@ def test_a_list_question_brings_the_sentence_that_goes_on_with_the_members(
     answer = pipeline.ask("Which characters does strlib.whitespace contain?")
     assert answer.answerable
     assert any(c.quote.startswith("This includes the characters space, tab") for c in answer.citations)
+
+
+NODE_STYLE = """# kettle
+
+## `kettle.pour(cup[, amount])`
+
+* `cup` {Cup} The cup to fill.
+* `amount` {number} Millilitres to pour.
+* Returns: {number}
+
+The `kettle.pour()` method fills the cup and returns the millilitres it poured.
+"""
+
+
+def test_the_summary_is_prose_even_when_the_parameters_come_first(
+    tmp_path: Path, real_embedder: Embedder
+) -> None:
+    pipeline = pipeline_over_text(tmp_path / "node", "kettle.md", NODE_STYLE, real_embedder)
+    (lead,) = pipeline.retriever.definition_leads("What does kettle.pour do?")
+    assert pipeline.index.sentences[lead].text.startswith("The kettle.pour() method fills the cup")
+    answer = pipeline.ask("What does kettle.pour do?")
+    assert answer.citations[0].quote.startswith("The kettle.pour() method fills the cup")

@@ -146,12 +146,13 @@ class Retriever:
         # The first prose sentence of each API reference entry, by the last part of the name it
         # documents. Reference documentation opens an entry with its summary ("Return a
         # shell-escaped version of the string s."), so that sentence answers "What does
-        # shlex.quote do?" better than a later one sharing more of the question's words.
+        # shlex.quote do?" better than a later one sharing more of the question's words. Prose
+        # only: some references list the parameters first ("* `path` {string}", Node.js).
         self._entry_leads: dict[str, list[tuple[str, int]]] = {}
         entries: set[tuple[str, str]] = set()
         for sentence in index.sentences:
             entry = (sentence.doc_id, sentence.section)
-            if not sentence.section or sentence.kind not in QUOTABLE or entry in entries:
+            if not sentence.section or sentence.kind != "text" or entry in entries:
                 continue
             entries.add(entry)
             name = documented_name(sentence.section)
