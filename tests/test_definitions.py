@@ -9,9 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from qa.answering.extractive import ExtractiveAnswerer
+from qa.corpus.chunking import Sentence, sentences_of
+from qa.corpus.documents import read_document
 from qa.embedding.base import Embedder
 from qa.retrieval.answer_type import AnswerType, contains_type, expected_type
 from qa.retrieval.identifiers import defined_name, documented_name, names_match
+from qa.retrieval.retriever import ScoredSentence
 from tests.conftest import pipeline_over_text
 
 
@@ -180,3 +184,34 @@ def test_the_summary_is_prose_even_when_the_parameters_come_first(
     assert pipeline.index.sentences[lead].text.startswith("The kettle.pour() method fills the cup")
     answer = pipeline.ask("What does kettle.pour do?")
     assert answer.citations[0].quote.startswith("The kettle.pour() method fills the cup")
+
+
+POUR = """# kettle
+
+## `kettle.pour(cup[, amount])`
+
+* `amount` {number} Millilitres to pour. **Default:** `250`.
+
+Pours water into the cup. Pouring stops when the cup is full. Pouring is slower when the kettle is cold.
+"""
+
+
+def test_of_near_ties_the_one_holding_the_kind_asked_for_comes_first(tmp_path: Path) -> None:
+    path = tmp_path / "kettle.md"
+    path.write_text(POUR)
+    sentences = sentences_of([read_document(path)])
+
+    def find(start: str) -> Sentence:
+        return next(s for s in sentences if s.text.startswith(start))
+
+    prose = [find("Pours water"), find("Pouring stops"), find("Pouring is slower")]
+    item = find("amount {number}")
+    ranked = [ScoredSentence(s, 1.0 - 0.01 * i, 0.8, 0.5) for i, s in enumerate([*prose, item])]
+    answerer = ExtractiveAnswerer(max_sentences=3, margin=0.05)
+    question = "What is the default amount kettle.pour pours?"
+    chosen = [s.text for s, _ in answerer.select(ranked, sentences, expected_type(question), question)]
+    # The parameter item brings the "Default: 250." after it, and that group leads.
+    assert chosen[:2] == [item.text, "Default: 250."]
+    # An untyped question keeps the score order.
+    plain = answerer.select(ranked, sentences, question="Tell me about kettle.pour")
+    assert [s for s, _ in plain] == prose

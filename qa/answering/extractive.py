@@ -32,6 +32,7 @@ _GATHERING = re.compile(
     re.IGNORECASE,
 )
 GATHER_FACTOR = 3.0  # margin multiplier for such questions
+_RECOGNISED_BY_CAPITALS = frozenset({AnswerType.PERSON, AnswerType.PLACE})
 # Why and how questions: the answer often follows the sentence stating the claim.
 _EXPLAINING = re.compile(r"^\s*(why|how (did|does|do|could|can|would|will|is|was|are|were))\b", re.I)
 
@@ -85,15 +86,23 @@ class ExtractiveAnswerer:
             listed = sum(s.kind in LISTED_KINDS for s in group)
             return len(group) - listed + min(listed, 1)
 
+        groups_of = {
+            hit.sentence.sentence_id: quoted_group(
+                hit.sentence, sentences, holds_answer if typed else None, explains, units
+            )
+            for hit in hits
+        }
+        if kind not in _RECOGNISED_BY_CAPITALS and typed:
+            # Of near-ties, those whose quote holds the kind of answer asked for come first: "What
+            # is the default delay?" is answered by "delay {number} … Default: 1.", not by its
+            # neighbours sharing as many words. Not for people and places, which capitals only
+            # suggest.
+            hits.sort(
+                key=lambda h: not any(holds_answer(shown_text(s)) for s in groups_of[h.sentence.sentence_id])
+            )
         used = 0
         for hit in hits:
-            group = [
-                s
-                for s in quoted_group(
-                    hit.sentence, sentences, holds_answer if typed else None, explains, units
-                )
-                if s.sentence_id not in chosen
-            ]
+            group = [s for s in groups_of[hit.sentence.sentence_id] if s.sentence_id not in chosen]
             # What a group brings after its sentence may be cut to fit; the sentence and its
             # speaker's sentence before it may not.
             while group and cost(group) > self._max_sentences - used:
