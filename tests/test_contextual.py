@@ -132,6 +132,6 @@ def test_an_index_of_the_previous_format_is_stale(settings: Settings, fake_embed
     assert staleness(settings) is None
     manifest = settings.index_dir / "current" / "manifest.json"
     data = json.loads(manifest.read_text())
-    assert data["format_version"] == FORMAT_VERSION == 6
-    manifest.write_text(json.dumps({**data, "format_version": 5}))
+    assert data["format_version"] == FORMAT_VERSION == 7
+    manifest.write_text(json.dumps({**data, "format_version": 6}))
     assert staleness(settings) == "format_version changed"

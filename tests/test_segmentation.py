@@ -34,6 +34,27 @@ def test_the_article_splits_into_whole_sentences() -> None:
     assert not any(s.endswith(("Mr.", "U.S", "U.N.")) for s in sentences)
 
 
+def test_a_question_mark_or_a_number_inside_a_sentence_does_not_cut_it() -> None:
+    # Both from the Rust book: pysbd cut after the "?" of "the ? operator", and read a number
+    # ending a sentence as the enumerator of the next one.
+    text = (
+        "The ? operator can only be used where the ? fits. Then x is 6. "
+        "When the scope is over, x returns to being 6. When we run it, it prints 6."
+    )
+    assert texts(text) == [
+        "The ? operator can only be used where the ? fits.",
+        "Then x is 6.",
+        "When the scope is over, x returns to being 6.",
+        "When we run it, it prints 6.",
+    ]
+    # A real question still ends its sentence.
+    assert texts("Is it done? Yes. What now? nothing, it seems.") == [
+        "Is it done?",
+        "Yes.",
+        "What now? nothing, it seems.",
+    ]
+
+
 def test_sentences_never_cross_paragraphs() -> None:
     text = "First line without a stop\nSecond line. Third sentence."
     spans = split_sentences(text)

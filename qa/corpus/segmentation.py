@@ -22,6 +22,12 @@ _PARAGRAPH = re.compile(r"[^\n]+")
 # fragment that answers nothing and a sentence that lost its value; "(Not the gamma function!)"
 # ends like a sentence and stays one.
 _FRAGMENT = re.compile(r"\([^()]*[^.!?()\s]\)")
+# pysbd also cuts at a "?" or "!" that ends no sentence ("The ? operator", "the ? is used on"),
+# leaving a piece that opens in lower case; and it reads a number ending a sentence as the
+# enumerator of the next ("… returns to being 6. When we run …" became "… being" and "6. When …").
+_CONTINUES = re.compile(r"[a-z]")
+_ENDS_SENTENCE = re.compile(r"[.!?:;…\"'”’)\]]$")
+_ENUMERATOR = re.compile(r"\d+\.(?=\s)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +75,27 @@ def split_paragraph(text: str, start: int, end: int) -> list[tuple[int, int]]:
     if text[cursor:end].strip():
         spans.append((cursor, end))
     trimmed = [s for s in (_trimmed(text, a, b) for a, b in spans) if s[0] < s[1]]
-    return _join_fragments(text, trimmed)
+    return _join_fragments(text, _rejoin_cuts(text, trimmed))
+
+
+def _rejoin_cuts(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Undo pysbd's cuts that end no sentence: after a "?" or "!" followed by lower case, and
+    before a number that ends the previous sentence."""
+    joined: list[tuple[int, int]] = []
+    for start, end in spans:
+        if joined:
+            previous_start, previous_end = joined[-1]
+            if text[previous_end - 1] in "?!" and _CONTINUES.match(text, start):
+                joined[-1] = (previous_start, end)
+                continue
+            number = _ENUMERATOR.match(text, start)
+            if number and not _ENDS_SENTENCE.search(text, previous_start, previous_end):
+                joined[-1] = (previous_start, number.end())
+                start, _ = _trimmed(text, number.end(), end)
+                if start >= end:
+                    continue
+        joined.append((start, end))
+    return joined
 
 
 def _join_fragments(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

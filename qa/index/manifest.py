@@ -15,7 +15,9 @@ from qa.errors import IndexCorruptError, IndexMissingError
 # 5: sentences under a section are embedded in context under their title and section (contextual
 #    headers), and a parenthesised fragment ("(default: 70)") is one sentence with the next.
 # 6: BM25 keeps the meaningful words of scikit-learn's stop list ("even", "once", "empty").
-FORMAT_VERSION = 6
+# 7: sentences are not cut after a "?" that ends none ("The ? operator") nor before a number
+#    that ends one ("… returns to being 6.").
+FORMAT_VERSION = 7
 CURRENT = "current"
 
 
