@@ -14,7 +14,14 @@ from qa.corpus.chunking import Sentence, sentences_of
 from qa.corpus.documents import read_document
 from qa.embedding.base import Embedder
 from qa.retrieval.answer_type import AnswerType, contains_type, expected_type
-from qa.retrieval.identifiers import defined_name, documented_name, names_match
+from qa.retrieval.identifiers import (
+    api_names,
+    corpus_identifiers,
+    defined_name,
+    documented_name,
+    names_match,
+    unknown_identifiers,
+)
 from qa.retrieval.retriever import ScoredSentence
 from tests.conftest import pipeline_over_text
 
@@ -28,6 +35,10 @@ from tests.conftest import pipeline_over_text
         ("gc.garbage", "gc.garbage"),
         ("prepare()", "prepare"),  # a method, documented under its class
         ("@functools.total_ordering", "functools.total_ordering"),
+        ("pub const fn take(&mut self) -> Option<T>", "take"),  # rustdoc
+        ("pub fn take_if<P>(&mut self, predicate: P) -> Option<T>", "take_if"),
+        ("std::vec::Vec::push(&mut self, value: T)", "std.vec.vec.push"),
+        ("impl<T> Option<T>", None),
         ("Creating virtual environments", None),  # prose headings document no API
         ("Introduction", None),
         ("The pass statement", None),
@@ -45,6 +56,7 @@ def test_the_name_a_reference_entry_documents(title: str, name: str | None) -> N
         ("What is the lru_cache decorator?", ("lru_cache", False)),
         ("What does TopologicalSorter.prepare() do?", ("topologicalsorter.prepare", False)),
         ("What does shlex.quote return?", ("shlex.quote", True)),
+        ("What does Option::take do?", ("option.take", False)),  # "::" paths are dotted ones
         ("What is recursion?", None),  # a prose word, not an identifier
         ("What does shlex.quote do with an empty string?", None),  # asks more than a definition
         ("Who is Kim Jong-un?", None),
@@ -52,6 +64,18 @@ def test_the_name_a_reference_entry_documents(title: str, name: str | None) -> N
 )
 def test_what_a_definition_question_asks_about(question: str, asked: tuple[str, bool] | None) -> None:
     assert defined_name(question) == asked
+
+
+def test_an_api_title_names_what_its_signature_documents() -> None:
+    assert api_names("pub const fn take(&mut self) -> Option<T>") == ["take"]
+    assert api_names("statistics.pstdev(data, mu=None)") == ["pstdev"]
+    assert api_names("Creating virtual environments") == []
+
+
+def test_a_path_written_with_colons_is_an_identifier_too() -> None:
+    known = corpus_identifiers(["Option::take takes the value out."])
+    assert unknown_identifiers("What does Option::take do?", known) == []
+    assert unknown_identifiers("What does Option::frobnicate do?", known) == ["option.frobnicate"]
 
 
 def test_a_dotted_tail_names_the_same_api() -> None:

@@ -11,7 +11,7 @@ from qa.answering.grouping import INTRODUCED_UNITS, LISTED_KINDS, LISTED_UNITS, 
 from qa.contract import Citation
 from qa.corpus.chunking import Sentence
 from qa.retrieval.answer_type import AnswerType, contains_type
-from qa.retrieval.identifiers import named_identifiers
+from qa.retrieval.identifiers import api_names
 from qa.retrieval.retriever import Retriever, ScoredSentence
 
 
@@ -158,7 +158,7 @@ def described_api(sentence: Sentence) -> str | None:
     citation carries it too, as ``section``); prose sections and sentences that name their API
     get nothing.
     """
-    names = named_identifiers(sentence.section)
+    names = api_names(sentence.section)
     # As written, as a word: "Disable automatic garbage collection." does not name gc.disable().
     named = any(re.search(rf"(?<!\w){re.escape(name)}\b", sentence.text) for name in names)
     return sentence.section if names and not named else None

@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 from qa.answering.attribution import attribution_for, continuation_of, is_quotation
 from qa.corpus.chunking import Sentence
-from qa.retrieval.identifiers import named_identifiers
+from qa.retrieval.identifiers import api_names
 
 # A sentence whose subject is a pronoun or a demonstrative goes on about the sentence before it.
 # Expletive "it" ("It is unknown whether …", "It is possible to …") points at nothing.
@@ -95,7 +95,7 @@ def carried_on_by(
     following = _neighbour(sentence, sentences, 1)
     if following is None or not _same_paragraph(following, sentence):
         return None
-    same_subject = opens_with_anaphor(following) or bool(named_identifiers(sentence.section))
+    same_subject = opens_with_anaphor(following) or bool(api_names(sentence.section))
     if not same_subject or holds_answer(sentence.text):
         return None
     return following if holds_answer(following.text) else None

@@ -21,8 +21,15 @@ _IDENTIFIER = re.compile(
 )
 
 
+def _dotted(text: str) -> str:
+    """Paths written with "::" (Rust, C++, Ruby, PHP) as dotted ones: ``Option::take`` is
+    ``Option.take``."""
+    return text.replace("::", ".")
+
+
 def _names(text: str) -> Iterable[tuple[str, list[str]]]:
     """Each identifier in ``text``, lower-cased without "()", with its dotted parts."""
+    text = _dotted(text)
     for match in _IDENTIFIER.finditer(text):
         start, end = match.span()
         if (start and text[start - 1] in "-./") or (end < len(text) and text[end] in "-/"):
@@ -36,8 +43,21 @@ def _names(text: str) -> Iterable[tuple[str, list[str]]]:
 
 def named_identifiers(text: str) -> list[str]:
     """The identifiers ``text`` names, each by its last dotted part as written (``pstdev``)."""
-    names = (match.group().removesuffix("()").rsplit(".", 1)[-1] for match in _IDENTIFIER.finditer(text))
+    names = (
+        match.group().removesuffix("()").rsplit(".", 1)[-1] for match in _IDENTIFIER.finditer(_dotted(text))
+    )
     return [name for name in names if len(name) > 1]
+
+
+def api_names(section: str) -> list[str]:
+    """The identifiers a section title names, with the API its signature documents, each by its
+    last part as written ("pub const fn take(&mut self)" documents ``take``); empty for a prose
+    heading."""
+    documented = _signature_name(section)
+    names = named_identifiers(section)
+    if documented is not None:
+        names.append(documented.rsplit(".", 1)[-1])
+    return list(dict.fromkeys(names))
 
 
 def corpus_identifiers(texts: Iterable[str]) -> frozenset[str]:
@@ -71,8 +91,11 @@ def unknown_identifiers(question: str, known: frozenset[str]) -> list[str]:
 # "exception shutil.SameFileError", "gc.garbage", "prepare()"; not "Creating virtual environments".
 _SIGNATURE = re.compile(
     r"^(?:(?:class|exception|abstractmethod|classmethod|staticmethod|async|await|awaitable|"
-    r"coroutine|abstract|static|final|method|function|attribute|data|property)\s+)*@?"
-    r"(?P<name>[A-Za-z_][\w.]*?)\s*(?:(?P<called>\().*|\[.*)?$"
+    r"coroutine|abstract|static|final|method|function|attribute|data|property|"
+    # Rust, JavaScript, Go, C#, Java and Kotlin keywords before the name: "pub const fn is_some(&self)".
+    r"pub(?:\([\w ]+\))?|const|unsafe|fn|def|func|fun|public|private|protected|override|"
+    r"virtual|export|declare|struct|enum|trait|interface|macro)\s+)*@?"
+    r"(?P<name>[A-Za-z_][\w.]*?)\s*(?:<[^()]*?>\s*)?(?:(?P<called>\().*|\[.*)?$"
 )
 # "What is X?", "What does X do / mean / return?", with an article or a kind word around X.
 _KIND_WORDS = r"(?:\s+(?:class|function|method|module|attribute|object|decorator|exception|type|constant))?"
@@ -87,21 +110,26 @@ _DEFINITION = re.compile(
 )
 
 
-def documented_name(section: str) -> str | None:
-    """The API name a reference section documents, lower-cased (``weakref.weakset``), or None
-    when its title is not a signature."""
-    match = _SIGNATURE.match(section.strip())
+def _signature_name(section: str) -> str | None:
+    match = _SIGNATURE.match(_dotted(section.strip()))
     if match is None:
         return None
     name = match.group("name")
     is_identifier = "." in name or match.group("called") or _IDENTIFIER.fullmatch(name)
-    return name.lower() if is_identifier and all(len(p) > 1 for p in name.split(".")) else None
+    return name if is_identifier and all(len(p) > 1 for p in name.split(".")) else None
+
+
+def documented_name(section: str) -> str | None:
+    """The API name a reference section documents, lower-cased (``weakref.weakset``), or None
+    when its title is not a signature."""
+    name = _signature_name(section)
+    return None if name is None else name.lower()
 
 
 def defined_name(question: str) -> tuple[str, bool] | None:
     """The identifier a definition question asks about ("What does textwrap.shorten do?",
     "What is a WeakSet?"), lower-cased without "()", and whether it asks what it returns."""
-    match = _DEFINITION.match(question)
+    match = _DEFINITION.match(_dotted(question))
     if match is None:
         return None
     name = match.group("is") or match.group("does")
