@@ -15,6 +15,7 @@ from pathlib import Path
 from qa.corpus.blocks import Block
 from qa.corpus.extraction import ExtractionError, html_text, pdf_text
 from qa.corpus.markdown import markdown_blocks
+from qa.corpus.plaintext import unwrap
 from qa.errors import CorpusError
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
@@ -39,7 +40,8 @@ class Document:
 def parse_document(doc_id: str, raw: str, source: str, *, markdown: bool = False) -> Document:
     """Build a document from a file's text: front matter is removed, the title found.
 
-    With ``markdown`` the text is the Markdown's reading text, in blocks (``qa.corpus.markdown``).
+    With ``markdown`` the text is the Markdown's reading text, in blocks (``qa.corpus.markdown``);
+    plain text has its hard-wrapped paragraphs joined (``qa.corpus.plaintext``).
     """
     title = ""
     text = raw
@@ -55,6 +57,8 @@ def parse_document(doc_id: str, raw: str, source: str, *, markdown: bool = False
     if markdown:
         built = markdown_blocks(text, title)
         text, blocks = built.text(), tuple(built.blocks)
+    else:
+        text = unwrap(text)  # hard-wrapped paragraphs back on one line each
     return Document(doc_id=doc_id, title=title or doc_id, text=text, source=source, sha256=sha, blocks=blocks)
 
 
