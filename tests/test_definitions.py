@@ -192,6 +192,8 @@ NODE_STYLE = """# kettle
 
 ## `kettle.pour(cup[, amount])`
 
+Added in: v0.3.0
+
 * `cup` {Cup} The cup to fill.
 * `amount` {number} Millilitres to pour.
 * Returns: {number}
@@ -200,7 +202,7 @@ The `kettle.pour()` method fills the cup and returns the millilitres it poured.
 """
 
 
-def test_the_summary_is_prose_even_when_the_parameters_come_first(
+def test_the_summary_is_prose_after_the_version_note_and_the_parameters(
     tmp_path: Path, real_embedder: Embedder
 ) -> None:
     pipeline = pipeline_over_text(tmp_path / "node", "kettle.md", NODE_STYLE, real_embedder)

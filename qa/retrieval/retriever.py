@@ -44,6 +44,10 @@ from qa.index.lexical import tokenize, tokenize_query, top_positions
 from qa.retrieval.answer_type import AnswerType, contains_type, expected_type
 from qa.retrieval.identifiers import corpus_identifiers, defined_name, documented_name, names_match
 
+# Version notes that reference pages put before or after an entry's summary.
+_VERSION_NOTE = re.compile(
+    r"\W*((added|new|changed|deprecated|removed|introduced) (in|since)\b|stability:)", re.I
+)
 COVERAGE_WEIGHT = 0.3
 CONTEXT_WEIGHT = 0.2
 TYPE_WEIGHT = 0.05
@@ -154,6 +158,8 @@ class Retriever:
             entry = (sentence.doc_id, sentence.section)
             if not sentence.section or sentence.kind != "text" or entry in entries:
                 continue
+            if _VERSION_NOTE.match(sentence.text):
+                continue  # "Added in: v0.3.0" above Node.js's summaries says when, not what
             entries.add(entry)
             name = documented_name(sentence.section)
             if name is not None:
