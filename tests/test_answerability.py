@@ -10,6 +10,7 @@ import pytest
 from qa.answering.answerability import DEFAULT_ARTEFACT, load_model
 from qa.answering.decision import is_instruction, shows_gap
 from qa.corpus.documents import parse_document
+from qa.embedding.base import Embedder
 from qa.errors import AnswerabilityModelError
 from qa.eval import EvidenceLocator, rate
 from qa.pipeline import QAPipeline
@@ -22,6 +23,7 @@ from qa.retrieval.answer_type import (
 )
 from qa.retrieval.identifiers import corpus_identifiers, unknown_identifiers
 from qa.retrieval.signals import FEATURES, rule_refuses
+from tests.conftest import pipeline_over_text
 
 
 def test_shipped_artefact_matches_the_features_the_code_computes() -> None:
@@ -263,13 +265,39 @@ def test_identifiers_the_corpus_never_names_are_unknown() -> None:
         ("When did Kim return home?", True),
         ("When will Russia deliver the drones?", True),
         ("In what year was the state founded?", True),
+        ("What time did the train leave?", True),
         # In documentation "when" often asks for a condition: no date can be required of it.
         ("When is ValueError raised?", False),
         ("When should I use a tuple instead of a list?", False),
+        ("When does the licence terminate?", False),
     ],
 )
 def test_only_a_date_of_an_event_is_required_of_the_evidence(question: str, event: bool) -> None:
     assert asks_for_event_time(question) is event
+
+
+LICENCE = """# Licence terms
+
+## Termination
+
+The licence terminates automatically if you institute patent litigation against a contributor.
+Copies already conveyed keep their licences.
+
+## Fees
+
+You may charge any price or no price for each copy that you convey.
+"""
+
+
+def test_a_when_question_asking_for_a_condition_is_not_held_to_a_date(
+    tmp_path: Path, real_embedder: Embedder
+) -> None:
+    pipeline = pipeline_over_text(tmp_path / "licence", "licence.md", LICENCE, real_embedder)
+    retrieval = pipeline.retriever.retrieve("When does the licence terminate?")
+    signals = dict(zip(FEATURES, pipeline.decider.signals(retrieval), strict=True))
+    assert signals["type_asked"] == 1.0 and signals["type_missing"] == 0.0
+    answer = pipeline.ask("When does the licence terminate?")
+    assert answer.answerable and "patent litigation" in answer.citations[0].quote
 
 
 @pytest.mark.parametrize("rule", ["stated_type_missing", "time_missing", "unknown_identifier"])

@@ -378,7 +378,7 @@ _HAS = {
 # A date question about an event: "when did / was / will …", "what year …". "When is X raised?"
 # or "when should I …" in documentation asks for a condition, which no date pattern can check.
 _EVENT_TIME = re.compile(
-    r"\bwhen (did|was|were|will|had)\b|\b(what|which) (year|day|month|date)\b"
+    r"\bwhen (did|was|were|will|had)\b|\b(what|which) (year|day|month|date|time)\b"
     r"|\b(in|on) what (year|day|date)\b"
     r"|^\W*when\b(?!\s+(is|are|does|do|can|could|should|would|must|may|might)\b)(?![^,?]*,)",
     re.IGNORECASE,

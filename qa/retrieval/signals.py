@@ -120,12 +120,17 @@ def compute_signals(
     missing_best = sum(w for t, w in weights.items() if t not in own)
     unknown = sum(w for t, w in weights.items() if t not in terms.idf)
     asked = retrieval.kind is not AnswerType.OTHER
-    # Reasons are phrased too many ways for a pattern to say one is missing. What counts is what
+    # Reasons are phrased too many ways for a pattern to say one is missing, and so are the
+    # conditions a "when does / when should" question asks for. What counts is what
     # the answer would quote (the best sentence with what it brings along), not any nearby candidate.
     quoted = quoted or [best.sentence.text]
+    # Nor is a condition: "When does the licence terminate?" asks when, not for a date.
+    checkable = retrieval.kind is not AnswerType.REASON and (
+        retrieval.kind is not AnswerType.DATE or asks_for_event_time(retrieval.query)
+    )
     type_missing = (
         asked
-        and retrieval.kind is not AnswerType.REASON
+        and checkable
         and not any(contains_type(text, retrieval.kind, retrieval.query) for text in quoted)
     )
     runner_up = ranked[1].score if len(ranked) > 1 else 0.0
