@@ -96,6 +96,43 @@ def test_pdf_text_is_reflowed_into_paragraphs(incoming: Path) -> None:
     assert len(document.text.splitlines()) == len(PDF_PARAGRAPHS)
 
 
+class PagedReport(FPDF):
+    """A PDF with a running header and page numbers on every page, like most reports."""
+
+    def header(self) -> None:
+        self.set_font("Helvetica", size=9)
+        self.cell(0, 8, "Darjeeling Tea Board - Annual Report", align="C")
+        self.ln(12)
+
+    def footer(self) -> None:
+        self.set_y(-15)
+        self.set_font("Helvetica", size=9)
+        self.cell(0, 10, f"Page {self.page_no()}", align="C")
+
+
+def test_pdf_page_furniture_is_dropped_and_paragraphs_run_across_pages(tmp_path: Path) -> None:
+    paragraphs = [
+        f"Estate {n} reported its harvest for the season, noting that the pickers worked from March "
+        f"to November and that the rains came {n} days later than in the previous year, which "
+        "delayed the second flush and raised the price of the finest lots at the Kolkata auctions."
+        for n in range(1, 25)
+    ]
+    pdf = PagedReport()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=11)
+    for paragraph in paragraphs:
+        pdf.multi_cell(0, 6, paragraph)
+        pdf.ln(4)
+    path = tmp_path / "report.pdf"
+    pdf.output(str(path))
+    assert pdf.page_no() >= 3
+
+    lines = read_document(path).text.splitlines()
+    assert not any("Annual Report" in line or line.startswith("Page ") for line in lines)
+    # Every paragraph is whole, including those a page break cut mid-sentence.
+    assert lines == paragraphs
+
+
 @pytest.mark.parametrize("name", ["broken.pdf", "latin1.txt", "empty.html"])
 def test_a_bad_file_is_an_error_naming_it(incoming: Path, name: str) -> None:
     def read() -> None:

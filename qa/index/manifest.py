@@ -16,7 +16,8 @@ from qa.errors import IndexCorruptError, IndexMissingError
 #    headers), and a parenthesised fragment ("(default: 70)") is one sentence with the next.
 # 6: BM25 keeps the meaningful words of scikit-learn's stop list ("even", "once", "empty").
 # 7: sentences are not cut after a "?" that ends none ("The ? operator") nor before a number
-#    that ends one ("… returns to being 6."), and hard-wrapped plain text is read as paragraphs.
+#    that ends one ("… returns to being 6."); hard-wrapped plain text is read as paragraphs; PDF
+#    page furniture is dropped and paragraphs run across page breaks.
 FORMAT_VERSION = 7
 CURRENT = "current"
 
