@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 # Measured on the held-out test split (README, docs/evaluation.md) minus a small margin: a change
 # that loses answers, citations or refusals fails here. Never tuned on: the model and every
 # weight are fitted or chosen on eval/article/train.jsonl.
-TEST_SPLIT_FLOORS = {  # measured: 0.787, 0.796, 0.750, 0.500 (21/42), 0.833 (10/12)
+TEST_SPLIT_FLOORS = {  # measured: 0.787, 0.796, 0.759, 0.500 (21/42), 0.833 (10/12)
     "answer_accuracy": 0.75,
     "citation_any": 0.76,
     "citation_first": 0.71,
