@@ -47,6 +47,11 @@ def test_a_question_mark_or_a_number_inside_a_sentence_does_not_cut_it() -> None
         "When the scope is over, x returns to being 6.",
         "When we run it, it prints 6.",
     ]
+    # Nor does the dot opening a file name (pyenv's README).
+    assert texts("Write the version to a .python-version file in the current directory. Done.") == [
+        "Write the version to a .python-version file in the current directory.",
+        "Done.",
+    ]
     # A real question still ends its sentence.
     assert texts("Is it done? Yes. What now? nothing, it seems.") == [
         "Is it done?",

@@ -19,7 +19,7 @@ from qa.api.app import create_app
 from qa.cli import app as cli
 from qa.config import get_settings
 from qa.corpus.chunking import Sentence, build_chunks, sentences_of
-from qa.corpus.documents import Document, read_document
+from qa.corpus.documents import Document, parse_document, read_document
 from qa.embedding.base import Embedder
 from qa.pipeline import QAPipeline
 from tests.conftest import REPO, pipeline_over
@@ -125,6 +125,20 @@ def test_markdown_front_matter_headings_code_and_lists() -> None:
     see = sentences[meson.sentence_id + 1]
     assert meson.kind == see.kind == "item" and meson.paragraph == see.paragraph
     assert see.text == "See the Meson docs for configure_file() for details."
+
+
+def test_markdown_formatting_tags_are_markup_but_other_inline_html_is_text() -> None:
+    # From pyenv's README: a "<br>" inside a table cell, <kbd> keys; "Vec<T>" is prose, not a tag.
+    document = parse_document(
+        "readme",
+        "# Tools\n\n| variable | meaning |\n|---|---|\n"
+        "| PYENV_ROOT | Where versions reside.<br>See root. |\n\n"
+        "Press <kbd>Ctrl</kbd>+<kbd>C</kbd> to stop filling a Vec<T>.\n",
+        "readme.md",
+        markdown=True,
+    )
+    assert "PYENV_ROOT | Where versions reside. See root." in document.text
+    assert "Press Ctrl+C to stop filling a Vec<T>." in document.text
 
 
 def write_structured_pdf(path: Path) -> None:

@@ -8,19 +8,31 @@ whole, line by line.
 
 from __future__ import annotations
 
+import re
+
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from qa.corpus.blocks import TextBuilder
 
+# Inline tags of HTML's own formatting elements: markup around words, never words themselves.
+# "<br>" in a table cell ("shims reside.<br>Also see pyenv root") is a line break.
+_FORMATTING_TAG = re.compile(
+    r"</?(a|abbr|b|big|br|code|del|em|i|img|ins|kbd|mark|p|s|samp|small|span|strike|strong|sub|sup|"
+    r"tt|u|var|wbr)(\s[^<>]*)?/?>",
+    re.IGNORECASE,
+)
+
 
 def _inline_text(token: Token) -> str:
     parts: list[str] = []
     for child in token.children or []:
-        # Inline HTML stays as written: it is text to us (shown as text, never rendered), and
-        # dropping it could silently change what a sentence says. HTML blocks (badges, layout,
+        # Other inline HTML stays as written: it is text to us (shown as text, never rendered),
+        # and "Vec<T>" written without backticks parses as a tag. HTML blocks (badges, layout,
         # comments) are left out.
-        if child.type in ("text", "code_inline", "html_inline"):
+        if child.type == "html_inline" and _FORMATTING_TAG.fullmatch(child.content.strip()):
+            parts.append(" " if child.content.strip().lower().startswith("<br") else "")
+        elif child.type in ("text", "code_inline", "html_inline"):
             parts.append(child.content)
         elif child.type in ("softbreak", "hardbreak"):
             parts.append(" ")

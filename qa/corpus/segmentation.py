@@ -23,9 +23,11 @@ _PARAGRAPH = re.compile(r"[^\n]+")
 # ends like a sentence and stays one.
 _FRAGMENT = re.compile(r"\([^()]*[^.!?()\s]\)")
 # pysbd also cuts at a "?" or "!" that ends no sentence ("The ? operator", "the ? is used on"),
-# leaving a piece that opens in lower case; and it reads a number ending a sentence as the
-# enumerator of the next ("… returns to being 6. When we run …" became "… being" and "6. When …").
+# and at the dot opening a file name ("to a .python-version file"), leaving a piece that opens in
+# lower case; and it reads a number ending a sentence as the enumerator of the next ("… returns to
+# being 6. When we run …" became "… being" and "6. When …").
 _CONTINUES = re.compile(r"[a-z]")
+_DOT_NAME = re.compile(r"(^|[\s(\"'“‘/])\.$")
 _ENDS_SENTENCE = re.compile(r"[.!?:;…\"'”’)\]]$")
 _ENUMERATOR = re.compile(r"\d+\.(?=\s)")
 
@@ -79,13 +81,14 @@ def split_paragraph(text: str, start: int, end: int) -> list[tuple[int, int]]:
 
 
 def _rejoin_cuts(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Undo pysbd's cuts that end no sentence: after a "?" or "!" followed by lower case, and
-    before a number that ends the previous sentence."""
+    """Undo pysbd's cuts that end no sentence: after a "?", a "!" or a file name's leading dot
+    followed by lower case, and before a number that ends the previous sentence."""
     joined: list[tuple[int, int]] = []
     for start, end in spans:
         if joined:
             previous_start, previous_end = joined[-1]
-            if text[previous_end - 1] in "?!" and _CONTINUES.match(text, start):
+            cut_short = text[previous_end - 1] in "?!" or _DOT_NAME.search(text, previous_start, previous_end)
+            if cut_short and _CONTINUES.match(text, start):
                 joined[-1] = (previous_start, end)
                 continue
             number = _ENUMERATOR.match(text, start)

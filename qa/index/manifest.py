@@ -15,9 +15,10 @@ from qa.errors import IndexCorruptError, IndexMissingError
 # 5: sentences under a section are embedded in context under their title and section (contextual
 #    headers), and a parenthesised fragment ("(default: 70)") is one sentence with the next.
 # 6: BM25 keeps the meaningful words of scikit-learn's stop list ("even", "once", "empty").
-# 7: sentences are not cut after a "?" that ends none ("The ? operator") nor before a number
-#    that ends one ("… returns to being 6."); hard-wrapped plain text is read as paragraphs; PDF
-#    page furniture is dropped and paragraphs run across page breaks.
+# 7: sentences are not cut after a "?" that ends none ("The ? operator") or a file name's dot
+#    ("a .python-version file"), nor before a number that ends one ("… returns to being 6.");
+#    hard-wrapped plain text is read as paragraphs; PDF page furniture is dropped and paragraphs
+#    run across page breaks; Markdown formatting tags ("<br>", "<kbd>") are markup, not text.
 FORMAT_VERSION = 7
 CURRENT = "current"
 
