@@ -16,9 +16,10 @@ from markdown_it.token import Token
 from qa.corpus.blocks import TextBuilder
 
 # Inline tags of HTML's own formatting elements: markup around words, never words themselves.
-# "<br>" in a table cell ("shims reside.<br>Also see pyenv root") is a line break.
+# "<br>" in a table cell ("shims reside.<br>Also see pyenv root") is a line break. Not "<img>",
+# whose alt text would be lost: it stays text like any other inline HTML (shown, never rendered).
 _FORMATTING_TAG = re.compile(
-    r"</?(a|abbr|b|big|br|code|del|em|i|img|ins|kbd|mark|p|s|samp|small|span|strike|strong|sub|sup|"
+    r"</?(a|abbr|b|big|br|code|del|em|i|ins|kbd|mark|p|s|samp|small|span|strike|strong|sub|sup|"
     r"tt|u|var|wbr)(\s[^<>]*)?/?>",
     re.IGNORECASE,
 )
