@@ -70,6 +70,9 @@ def check_question(value: str, limit: int = MAX_MESSAGE_CHARS, about: str = "the
 
 
 def _question(value: str) -> str:
+    # The schema's maxLength counts what was sent, before cleaning and trimming shorten it.
+    if len(value) > MAX_MESSAGE_CHARS:
+        raise ValueError(f"The message is longer than {MAX_MESSAGE_CHARS} characters.")
     check_question(value)
     return clean_text(value)  # trimming is the pipeline's, so a request echoes what was sent
 
@@ -77,7 +80,8 @@ def _question(value: str) -> str:
 # Any other text a client sends that reaches a stage (earlier turns, chat-completions messages).
 CleanText = Annotated[str, AfterValidator(clean_text), Field(json_schema_extra={"pattern": CLEAN_PATTERN})]
 
-# A question: some visible text, at most MAX_MESSAGE_CHARS once trimmed (documented in the schema).
+# A question: some visible text, at most MAX_MESSAGE_CHARS as sent and once trimmed (the schema
+# documents both).
 Message = Annotated[
     str,
     AfterValidator(_question),

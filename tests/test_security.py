@@ -13,6 +13,7 @@ from qa.api.app import create_app
 from qa.api.observability import logging_config
 from qa.api.ratelimit import LocalMovingWindow
 from qa.config import SecuritySettings, Settings, WidgetKey
+from qa.contract import MAX_MESSAGE_CHARS
 from qa.pipeline import QAPipeline
 from qa.service.slots import MemorySlots
 from tests.conftest import make_settings
@@ -157,6 +158,12 @@ def test_oversized_body_is_413(client: TestClient) -> None:
 def test_overlong_message_is_422(client: TestClient) -> None:
     response = client.post("/v1/chat", json={"message": "why " * 1000}, headers=bearer(SERVER_KEY))
     assert response.status_code == 422 and "longer than" in response.json()["error"]["message"]
+    # The schema's maxLength counts what is sent: padding that trimming would remove counts too
+    # (schemathesis found a padded query accepted by /v1/search).
+    padded = "\u0085" + "y" * MAX_MESSAGE_CHARS
+    for path, field in (("/v1/chat", "message"), ("/v1/search", "query")):
+        response = client.post(path, json={field: padded}, headers=bearer(SERVER_KEY))
+        assert response.status_code == 422 and "longer than" in response.json()["error"]["message"]
 
 
 def test_stream_slots_cap_total_and_per_client() -> None:
