@@ -18,6 +18,7 @@ from qa.retrieval.identifiers import (
     api_names,
     corpus_identifiers,
     defined_name,
+    defined_subject,
     documented_name,
     names_match,
     unknown_identifiers,
@@ -241,3 +242,25 @@ def test_of_near_ties_the_one_holding_the_kind_asked_for_comes_first(tmp_path: P
     # An untyped question keeps the score order.
     plain = answerer.select(ranked, sentences, question="Tell me about kettle.pour")
     assert [s for s, _ in plain] == prose
+
+
+COMMANDS = """# Commands
+
+## `kettle pour`
+
+Pours the water into the cup that is on the tray.
+When run without a cup, kettle pour reports the water level and the cup size it would pour into.
+
+## `kettle boil`
+
+Heats the water until it boils.
+"""
+
+
+def test_a_section_titled_with_the_subject_opens_the_answer(tmp_path: Path, real_embedder: Embedder) -> None:
+    pipeline = pipeline_over_text(tmp_path / "commands", "commands.md", COMMANDS, real_embedder)
+    assert defined_subject("What does `kettle pour` do?") == "kettle pour"
+    answer = pipeline.ask("What does kettle pour do?")
+    assert answer.citations[0].quote == "Pours the water into the cup that is on the tray."
+    # Prose questions that are no definition keep the usual ranking.
+    assert defined_subject("How do I pour the water?") is None

@@ -142,3 +142,25 @@ def names_match(asked: str, documented: str) -> bool:
     """``asked`` names ``documented``: the same dotted name, or one is a dotted tail of the other
     (``shorten`` / ``textwrap.shorten``; ``TopologicalSorter.prepare`` / ``prepare``)."""
     return asked == documented or asked.endswith("." + documented) or documented.endswith("." + asked)
+
+
+# Any definition question's subject, in words: "What does pyenv local do?", "What is shadowing?".
+_SUBJECT = re.compile(
+    r"^\s*what(?:\s+(?:is|are)|'s|’s)\s+(?:an?\s+|the\s+)?(?P<is>[^?]{1,60}?)\s*\??\s*$"
+    r"|^\s*what\s+(?:does|do)\s+(?:an?\s+|the\s+)?(?P<does>[^?]{1,60}?)\s+(?:do|mean)\s*\??\s*$",
+    re.IGNORECASE,
+)
+_TITLE_NOISE = re.compile(r"[`\"'“”‘’*_]|\(\)$")
+
+
+def title_key(text: str) -> str:
+    """A heading or a question's subject as compared: case, quotes, backticks and "()" aside."""
+    return " ".join(_TITLE_NOISE.sub("", text.strip()).casefold().split())
+
+
+def defined_subject(question: str) -> str | None:
+    """What a definition question asks about, as ``title_key`` compares it, or None."""
+    match = _SUBJECT.match(question)
+    if match is None:
+        return None
+    return title_key(match.group("is") or match.group("does")) or None

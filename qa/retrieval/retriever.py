@@ -42,7 +42,14 @@ from qa.embedding.base import Embedder, Vectors
 from qa.index import SearchIndex
 from qa.index.lexical import tokenize, tokenize_query, top_positions
 from qa.retrieval.answer_type import AnswerType, contains_type, expected_type
-from qa.retrieval.identifiers import corpus_identifiers, defined_name, documented_name, names_match
+from qa.retrieval.identifiers import (
+    corpus_identifiers,
+    defined_name,
+    defined_subject,
+    documented_name,
+    names_match,
+    title_key,
+)
 
 # Version notes that reference pages put before or after an entry's summary.
 _VERSION_NOTE = re.compile(
@@ -53,6 +60,7 @@ CONTEXT_WEIGHT = 0.2
 TYPE_WEIGHT = 0.05
 LITERAL_WEIGHT = 0.2  # a sentence holding what the question quotes ("the '^' option")
 DEFINITION_WEIGHT = 0.5  # the summary sentence of the API entry a definition question names
+MAX_TITLED_SECTIONS = 2  # sections sharing the title a definition question names, at most
 # Sentences with fewer content terms than this get proportionally less lexical credit.
 FULL_LENGTH_TERMS = 5
 
@@ -153,6 +161,9 @@ class Retriever:
         # shlex.quote do?" better than a later one sharing more of the question's words. Prose
         # only: some references list the parameters first ("* `path` {string}", Node.js).
         self._entry_leads: dict[str, list[tuple[str, int]]] = {}
+        # The same for any section, by its title: "What does pyenv local do?" is answered by the
+        # opening of the section titled "pyenv local", "What is pyenv?" by that of "pyenv".
+        self._section_leads: dict[str, list[int]] = {}
         entries: set[tuple[str, str]] = set()
         for sentence in index.sentences:
             entry = (sentence.doc_id, sentence.section)
@@ -161,6 +172,7 @@ class Retriever:
             if _VERSION_NOTE.match(sentence.text):
                 continue  # "Added in: v0.3.0" above Node.js's summaries says when, not what
             entries.add(entry)
+            self._section_leads.setdefault(title_key(sentence.section), []).append(sentence.sentence_id)
             name = documented_name(sentence.section)
             if name is not None:
                 self._entry_leads.setdefault(name.rsplit(".", 1)[-1], []).append((name, sentence.sentence_id))
@@ -181,15 +193,20 @@ class Retriever:
         """The summary sentences of the API entries a definition question asks about; for "what
         does X return?", only a summary that speaks of returning."""
         asked = defined_name(question)
-        if asked is None:
-            return set()
-        name, returns = asked
-        return {
-            sentence_id
-            for documented, sentence_id in self._entry_leads.get(name.rsplit(".", 1)[-1], [])
-            if names_match(name, documented)
-            and (not returns or "return" in self._index.sentences[sentence_id].text.lower())
-        }
+        if asked is not None:
+            name, returns = asked
+            leads = {
+                sentence_id
+                for documented, sentence_id in self._entry_leads.get(name.rsplit(".", 1)[-1], [])
+                if names_match(name, documented)
+                and (not returns or "return" in self._index.sentences[sentence_id].text.lower())
+            }
+            if leads:
+                return leads
+        subject = defined_subject(question)
+        titled = self._section_leads.get(subject, []) if subject else []
+        # A title many sections share ("Examples", "Notes") is no subject of its own.
+        return set(titled) if len(titled) <= MAX_TITLED_SECTIONS else set()
 
     def embed_query(self, query: str) -> Vectors:
         return self._embedder.embed([query])
